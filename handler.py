@@ -1,0 +1,19 @@
+"""RunPod entry point: load the model once at import (cold start), then serve jobs.
+
+python handler.py                                    # runs test_input.json and exits
+python handler.py --rp_serve_api --rp_api_port 8000  # RunPod's local API server (POST /runsync)
+"""
+
+import runpod
+
+from worker import DesignWorker
+from worker.config import Settings
+from worker.logs import configure_logging
+
+settings = Settings()
+configure_logging(settings.log_level)
+worker = DesignWorker.cold_start(settings)
+runpod.serverless.register_fitness_check(worker.fitness_check)
+
+if __name__ == "__main__":
+    runpod.serverless.start({"handler": worker.handle})

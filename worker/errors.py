@@ -1,0 +1,36 @@
+"""The error contract: every failure a caller sees is a ``WorkerError`` with a machine-readable code."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorCode(StrEnum):
+    INVALID_INPUT = "invalid_input"
+    INPUT_FETCH_FAILED = "input_fetch_failed"
+    MODEL_UNAVAILABLE = "model_unavailable"
+    OUT_OF_MEMORY = "out_of_memory"
+    STORAGE_UNAVAILABLE = "storage_unavailable"
+    INTERNAL = "internal"
+
+
+class WorkerError(Exception):
+    """A failure of one job, phrased for the caller; ``details`` names the offending fields."""
+
+    def __init__(self, code: ErrorCode, message: str, details: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details
+
+    def to_response(self) -> dict[str, Any]:
+        """The handler's return value. RunPod's local API keeps only ``error``, so the code leads it."""
+        response: dict[str, Any] = {"error": f"{self.code.value}: {self.message}", "error_code": self.code.value}
+        if self.details is not None:
+            response["details"] = self.details
+        return response
+
+
+def invalid_input(message: str, field: str) -> WorkerError:
+    return WorkerError(ErrorCode.INVALID_INPUT, message, [{"field": field, "message": message}])

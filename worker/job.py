@@ -1,0 +1,148 @@
+"""The worker: cold start once, then one job at a time, top to bottom.
+
+validate -> load input -> generate -> (style -> mockups: later stages) -> encode -> upload
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from worker.config import Settings
+from worker.encode import CONTENT_TYPES, encode_batch
+from worker.errors import ErrorCode, WorkerError
+from worker.generate import GenerationPlan, generate_designs
+from worker.inputs import load_photo
+from worker.model import LoadedModel, load_model
+from worker.progress import JobProgress, ProgressSink
+from worker.schema import MAX_SEED, JobInput, parse_job_input
+from worker.storage import Artifact, LocalStorage, Storage, StoredArtifact, design_key
+from worker.styles import BUILTIN_STYLES_DIR, Style, load_styles
+
+log = logging.getLogger(__name__)
+
+
+def plan_generation(request: JobInput, style: Style, model: LoadedModel, photo: Any) -> GenerationPlan:
+    """Job values win over the style's overrides, which win over the model family's defaults."""
+    seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
+    defaults = model.defaults
+    return GenerationPlan(
+        prompt=style.render_prompt(request.prompt),
+        width=request.width,
+        height=request.height,
+        steps=request.steps or style.steps or defaults.steps,
+        guidance=next(g for g in (request.guidance, style.guidance, defaults.guidance) if g is not None),
+        seeds=[(seed + i) % (MAX_SEED + 1) for i in range(request.num_designs)],
+        photo=photo,
+        strength=style.strength,
+        kontext_instruction=style.kontext_instruction,
+    )
+
+
+def runpod_progress(job: dict[str, Any]) -> ProgressSink:
+    """On RunPod, progress goes to ``progress_update``; locally there is nowhere to send it, so it is logged."""
+    if os.environ.get("RUNPOD_WEBHOOK_POST_OUTPUT"):
+        import runpod
+
+        return lambda update: runpod.serverless.progress_update(job, update)
+    return lambda update: log.debug("job %s progress %s", job.get("id"), update)
+
+
+@dataclass
+class DesignWorker:
+    """Everything loaded once at cold start; ``run`` is called once per job."""
+
+    settings: Settings
+    model: LoadedModel | None
+    styles: dict[str, Style]
+    storage: Storage
+    products: dict[str, Any] = field(default_factory=dict)  # the mockup templates; empty until that stage lands
+    startup_error: str | None = None
+
+    @classmethod
+    def cold_start(cls, settings: Settings | None = None) -> DesignWorker:
+        """Load catalogs and the model. A failure is kept, not raised, so the fitness check can report it."""
+        settings = settings or Settings()
+        storage = LocalStorage(settings.output_dir)
+        try:
+            styles = load_styles(BUILTIN_STYLES_DIR, settings.styles_dir)
+            model = load_model(settings)
+        except Exception as exc:  # any cold-start failure makes the worker unfit
+            log.exception("cold start failed")
+            return cls(settings, None, {}, storage, startup_error=f"{type(exc).__name__}: {exc}")
+        return cls(settings, model, styles, storage)
+
+    def fitness_check(self) -> None:
+        """Registered with RunPod: a worker that could not load its model must not take jobs."""
+        if self.startup_error is not None:
+            raise RuntimeError(f"cold start failed: {self.startup_error}")
+
+    def handle(self, job: dict[str, Any]) -> dict[str, Any]:
+        """The RunPod handler."""
+        return self.run(job, runpod_progress(job))
+
+    def run(self, job: dict[str, Any], progress_sink: ProgressSink) -> dict[str, Any]:
+        progress = JobProgress(progress_sink, self.settings.progress_interval_s)
+        try:
+            if self.model is None:
+                raise WorkerError(
+                    ErrorCode.MODEL_UNAVAILABLE, f"the model failed to load at cold start ({self.startup_error})"
+                )
+            with progress.stage("validate"):
+                request = parse_job_input(job.get("input"), list(self.styles), list(self.products))
+            with progress.stage("load_input"):
+                photo = (
+                    load_photo(request.image, request.width, request.height, self.settings) if request.image else None
+                )
+            plan = plan_generation(request, self.styles[request.style], self.model, photo)
+            with progress.stage("generate"):
+                designs = generate_designs(self.model, plan, on_step=progress.step)
+            with progress.stage("encode"):
+                artifacts = self._design_artifacts(request, plan, designs)
+            with progress.stage("upload"):
+                stored = self.storage.put_all(artifacts)
+            return self._result(request, plan, stored, progress)
+        except WorkerError as err:
+            log.info("job %s failed: %s", job.get("id"), err.code.value)
+            return err.to_response()
+        except torch.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            return WorkerError(
+                ErrorCode.OUT_OF_MEMORY, "the GPU ran out of memory; try a smaller size or fewer designs"
+            ).to_response()
+        except Exception:
+            log.exception("job %s failed with an unexpected error", job.get("id"))
+            return WorkerError(
+                ErrorCode.INTERNAL, "an unexpected error ended the job; it has been logged"
+            ).to_response()
+
+    def _design_artifacts(self, request: JobInput, plan: GenerationPlan, designs: torch.Tensor) -> list[Artifact]:
+        metadata = {"style": request.style, "model": self.model.model_id if self.model else ""}
+        return [
+            Artifact(
+                design_key(request.design_id, i), data, CONTENT_TYPES["png"], {**metadata, "seed": str(plan.seeds[i])}
+            )
+            for i, data in enumerate(encode_batch(designs, "png"))
+        ]
+
+    def _result(
+        self, request: JobInput, plan: GenerationPlan, stored: list[StoredArtifact], progress: JobProgress
+    ) -> dict[str, Any]:
+        designs = [
+            {"index": i, "url": item.url, "width": plan.width, "height": plan.height, "seed": plan.seeds[i]}
+            for i, item in enumerate(stored[: len(plan.seeds)])
+        ]
+        return {
+            "design_id": request.design_id,
+            "style": request.style,
+            "seed": plan.seeds[0],
+            "designs": designs,
+            "mockups": [],
+            "model": self.model.describe() if self.model else None,
+            "timings_ms": {**progress.timings_ms, "total": progress.total_ms()},
+        }

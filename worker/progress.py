@@ -1,0 +1,59 @@
+"""The job's stages, their share of the progress bar, and the time each took.
+
+One list of stage names and percentages serves RunPod's ``progress_update`` and, later, progress webhooks.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+# stage name -> (percent when it starts, percent when it ends)
+STAGES: dict[str, tuple[int, int]] = {
+    "validate": (0, 2),
+    "load_input": (2, 5),
+    "generate": (5, 80),
+    "style": (80, 84),
+    "mockups": (84, 90),
+    "encode": (90, 93),
+    "upload": (93, 98),
+    "webhook": (98, 100),
+}
+
+ProgressSink = Callable[[dict[str, Any]], None]
+
+
+class JobProgress:
+    """Reports each stage as it starts, denoising steps at most once per ``interval_s``, and times stages."""
+
+    def __init__(self, sink: ProgressSink, interval_s: float = 1.0, clock: Callable[[], float] = time.monotonic):
+        self._sink = sink
+        self._interval_s = interval_s
+        self._clock = clock
+        self._last_step_report = float("-inf")
+        self._started = time.perf_counter()
+        self.timings_ms: dict[str, int] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        self._sink({"stage": name, "percent": STAGES[name][0]})
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings_ms[name] = round((time.perf_counter() - started) * 1000)
+
+    def step(self, done: int, total: int) -> None:
+        """Called from the denoising loop; the last step is always reported."""
+        now = self._clock()
+        if done < total and now - self._last_step_report < self._interval_s:
+            return
+        self._last_step_report = now
+        start, end = STAGES["generate"]
+        percent = start + (end - start) * done // max(total, 1)
+        self._sink({"stage": "generate", "percent": percent, "step": done, "steps": total})
+
+    def total_ms(self) -> int:
+        return round((time.perf_counter() - self._started) * 1000)

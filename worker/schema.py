@@ -1,0 +1,106 @@
+"""The job contract: what ``job["input"]`` may hold, validated with field-level messages.
+
+Names of styles and products come from catalogs loaded at cold start, passed in as validation context,
+so adding a style file or a mockup template needs no change here.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from worker.errors import ErrorCode, WorkerError
+
+MAX_SEED = 2**32 - 1
+DESIGN_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+Dimension = Annotated[int, Field(ge=256, le=2048, multiple_of=16)]
+
+
+class JobInput(BaseModel):
+    """One design job. Unknown fields are errors, and types are strict: ``"5"`` is not a number."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    design_id: str = Field(description="1-64 of A-Za-z0-9_-; becomes part of storage keys")
+    style: str = Field(description="a style catalog name, case-insensitive")
+    image: str | None = Field(None, min_length=1, description="https URL, data:image/...;base64 URI or base64")
+    prompt: str | None = Field(None, min_length=1, max_length=1000)
+    products: list[str] | None = Field(None, description="product names; default all, [] for the design only")
+    seed: int | None = Field(None, ge=0, le=MAX_SEED)
+    steps: int | None = Field(None, ge=1, le=50)
+    guidance: float | None = Field(None, ge=0, le=20)
+    width: Dimension = 1024
+    height: Dimension = 1024
+    num_designs: int = Field(1, ge=1, le=4)
+    mockup_format: Literal["webp", "jpeg", "png"] = "webp"
+    webhook_url: str | None = Field(None, pattern=r"^https?://\S+$", max_length=2048)
+
+    @field_validator("design_id")
+    @classmethod
+    def _safe_design_id(cls, value: str) -> str:
+        if not DESIGN_ID.fullmatch(value):
+            raise PydanticCustomError("design_id", "must be 1-64 characters of A-Z, a-z, 0-9, '_' or '-'")
+        return value
+
+    @field_validator("style")
+    @classmethod
+    def _known_style(cls, value: str, info: ValidationInfo) -> str:
+        name = value.strip().lower()
+        available = sorted((info.context or {}).get("styles", ()))
+        if name not in available:
+            raise PydanticCustomError(
+                "unknown_style",
+                "unknown style '{style}'; available: {available}",
+                {"style": value, "available": ", ".join(available)},
+            )
+        return name
+
+    @field_validator("products")
+    @classmethod
+    def _known_products(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        if value is None:
+            return None
+        names = [name.strip().lower() for name in value]
+        available = sorted((info.context or {}).get("products", ()))
+        unknown = [name for name in names if name not in available]
+        if unknown:
+            raise PydanticCustomError(
+                "unknown_product",
+                "unknown product(s) {unknown}; available: {available}",
+                {"unknown": ", ".join(unknown), "available": ", ".join(available) or "none yet"},
+            )
+        return list(dict.fromkeys(names))
+
+    @model_validator(mode="after")
+    def _prompt_or_image(self) -> JobInput:
+        if self.image is None and self.prompt is None:
+            raise PydanticCustomError("prompt_required", "required when there is no image")
+        return self
+
+
+def _describe(error: dict[str, Any]) -> dict[str, Any]:
+    field = ".".join(str(part) for part in error["loc"]) or (
+        "prompt" if error["type"] == "prompt_required" else "input"
+    )
+    message = error["msg"]
+    if error["type"] not in ("missing", "prompt_required", "unknown_style", "unknown_product", "design_id"):
+        shown = repr(error["input"])
+        message += f" (got {shown if len(shown) <= 80 else shown[:77] + '...'})"
+    return {"field": field, "message": message}
+
+
+def parse_job_input(raw: Any, styles: list[str], products: list[str]) -> JobInput:
+    """Validate ``job["input"]``; every problem becomes one ``invalid_input`` error listing all fields."""
+    if not isinstance(raw, dict):
+        raise WorkerError(
+            ErrorCode.INVALID_INPUT, "input must be a JSON object", [{"field": "input", "message": "must be an object"}]
+        )
+    try:
+        return JobInput.model_validate(raw, context={"styles": styles, "products": products})
+    except ValidationError as exc:
+        details = [_describe(error) for error in exc.errors(include_url=False)]
+        summary = "; ".join(f"{d['field']}: {d['message']}" for d in details)
+        raise WorkerError(ErrorCode.INVALID_INPUT, summary, details) from None
