@@ -17,10 +17,10 @@ def to_pil(image: torch.Tensor) -> Image.Image:
     return Image.fromarray(array, mode="RGBA" if array.shape[2] == 4 else "RGB")
 
 
-def encode_image(image: Image.Image, fmt: str, quality: int = 90) -> bytes:
+def encode_image(image: Image.Image, fmt: str, quality: int = 90, dpi: int | None = None) -> bytes:
     buffer = io.BytesIO()
     if fmt == "png":
-        image.save(buffer, format="PNG", compress_level=6)
+        image.save(buffer, format="PNG", compress_level=6, **({"dpi": (dpi, dpi)} if dpi else {}))
     elif fmt == "webp":
         image.save(buffer, format="WEBP", quality=quality, method=4)
     elif fmt == "jpeg":
@@ -30,8 +30,8 @@ def encode_image(image: Image.Image, fmt: str, quality: int = 90) -> bytes:
     return buffer.getvalue()
 
 
-def encode_batch(images: torch.Tensor, fmt: str, quality: int = 90) -> list[bytes]:
+def encode_batch(images: torch.Tensor, fmt: str, quality: int = 90, dpi: int | None = None) -> list[bytes]:
     """Encode every image of a ``(N, C, H, W)`` batch; one host copy, then one thread per image."""
     host = images.detach().cpu()
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(host)))) as pool:
-        return list(pool.map(lambda image: encode_image(to_pil(image), fmt, quality), host))
+        return list(pool.map(lambda image: encode_image(to_pil(image), fmt, quality, dpi), host))

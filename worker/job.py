@@ -1,6 +1,6 @@
 """The worker: cold start once, then one job at a time, top to bottom.
 
-validate -> load input -> generate -> (style -> mockups: later stages) -> encode -> upload
+validate -> load input -> generate -> style -> (mockups: a later stage) -> encode -> upload
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from worker.progress import JobProgress, ProgressSink
 from worker.schema import MAX_SEED, JobInput, parse_job_input
 from worker.storage import Artifact, LocalStorage, Storage, StoredArtifact, design_key
 from worker.styles import BUILTIN_STYLES_DIR, Style, load_styles
+from worker.stylize import PRINT_DPI, style_designs
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ def plan_generation(request: JobInput, style: Style, model: LoadedModel, photo: 
     seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
     defaults = model.defaults
     return GenerationPlan(
-        prompt=style.render_prompt(request.prompt),
+        prompt=style.render_prompt(request.prompt, plain_background=request.transparent_background),
         width=request.width,
         height=request.height,
         steps=request.steps or style.steps or defaults.steps,
@@ -40,7 +41,7 @@ def plan_generation(request: JobInput, style: Style, model: LoadedModel, photo: 
         seeds=[(seed + i) % (MAX_SEED + 1) for i in range(request.num_designs)],
         photo=photo,
         strength=style.strength,
-        kontext_instruction=style.kontext_instruction,
+        kontext_instruction=style.render_instruction(plain_background=request.transparent_background),
     )
 
 
@@ -99,14 +100,18 @@ class DesignWorker:
                 photo = (
                     load_photo(request.image, request.width, request.height, self.settings) if request.image else None
                 )
-            plan = plan_generation(request, self.styles[request.style], self.model, photo)
+            style = self.styles[request.style]
+            plan = plan_generation(request, style, self.model, photo)
             with progress.stage("generate"):
                 designs = generate_designs(self.model, plan, on_step=progress.step)
+            with progress.stage("style"):
+                designs = style_designs(designs, style, plan.seeds, request.transparent_background, request.print_size)
             with progress.stage("encode"):
                 artifacts = self._design_artifacts(request, plan, designs)
+                height, width = designs.shape[-2:]
             with progress.stage("upload"):
                 stored = self.storage.put_all(artifacts)
-            return self._result(request, plan, stored, progress)
+            return self._result(request, plan, (width, height), stored, progress)
         except WorkerError as err:
             log.info("job %s failed: %s", job.get("id"), err.code.value)
             return err.to_response()
@@ -127,14 +132,20 @@ class DesignWorker:
             Artifact(
                 design_key(request.design_id, i), data, CONTENT_TYPES["png"], {**metadata, "seed": str(plan.seeds[i])}
             )
-            for i, data in enumerate(encode_batch(designs, "png"))
+            for i, data in enumerate(encode_batch(designs, "png", dpi=PRINT_DPI if request.print_size else None))
         ]
 
     def _result(
-        self, request: JobInput, plan: GenerationPlan, stored: list[StoredArtifact], progress: JobProgress
+        self,
+        request: JobInput,
+        plan: GenerationPlan,
+        design_size: tuple[int, int],
+        stored: list[StoredArtifact],
+        progress: JobProgress,
     ) -> dict[str, Any]:
+        width, height = design_size
         designs = [
-            {"index": i, "url": item.url, "width": plan.width, "height": plan.height, "seed": plan.seeds[i]}
+            {"index": i, "url": item.url, "width": width, "height": height, "seed": plan.seeds[i]}
             for i, item in enumerate(stored[: len(plan.seeds)])
         ]
         return {

@@ -35,6 +35,8 @@ class JobInput(BaseModel):
     width: Dimension = 1024
     height: Dimension = 1024
     num_designs: int = Field(1, ge=1, le=4)
+    transparent_background: bool = Field(True, description="plain background removed into an alpha matte")
+    print_size: int | None = Field(None, ge=256, le=4096, description="long edge of the design PNG, at 300 DPI")
     mockup_format: Literal["webp", "jpeg", "png"] = "webp"
     webhook_url: str | None = Field(None, pattern=r"^https?://\S+$", max_length=2048)
 

@@ -9,16 +9,45 @@ A style file (``worker/styles/<name>.toml``, or ``STYLES_DIR``) holds::
     kontext_instruction = "Turn ..." # used instead of img2img when the model is a Kontext model
     steps = 6                       # optional overrides of the model family's defaults
     guidance = 4.0
+    background_prompt = "isolated on a plain white background"  # added when the job wants transparency
+
+    [[filters]]                     # post-processing, in order: a function of worker/filters.py
+    name = "palette_quantize"       # and its keyword parameters
+    palette = ["#000000", "#ffffff", "#ff1744"]
+
+The catalog is checked at cold start: unknown filters or parameters, and any filter that fails on a
+small test image, make the worker unfit (fitness check) rather than failing a customer's job.
 """
 
 from __future__ import annotations
 
+import inspect
 import tomllib
 from pathlib import Path
+from typing import Any
 
+import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from worker.filters import FILTERS, FilterContext
+
 BUILTIN_STYLES_DIR = Path(__file__).parent / "styles"
+PLAIN_BACKGROUND = "isolated on a plain white background"
+
+
+class FilterStep(BaseModel):
+    """One filter of a style's chain: ``name`` plus the filter's keyword parameters."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: str
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+    def apply(self, images: torch.Tensor, ctx: FilterContext) -> torch.Tensor:
+        return FILTERS[self.name](images, ctx, **self.params)
 
 
 class Style(BaseModel):
@@ -32,6 +61,20 @@ class Style(BaseModel):
     kontext_instruction: str | None = None
     steps: int | None = Field(None, ge=1, le=50)
     guidance: float | None = Field(None, ge=0, le=20)
+    background_prompt: str = PLAIN_BACKGROUND
+    filters: list[FilterStep] = Field(default_factory=list)
+
+    @field_validator("filters")
+    @classmethod
+    def _known_filters(cls, steps: list[FilterStep]) -> list[FilterStep]:
+        for step in steps:
+            if step.name not in FILTERS:
+                raise ValueError(f"unknown filter {step.name!r}; available: {', '.join(sorted(FILTERS))}")
+            try:
+                inspect.signature(FILTERS[step.name]).bind(None, None, **step.params)
+            except TypeError as exc:
+                raise ValueError(f"filter {step.name!r}: {exc}") from None
+        return steps
 
     @field_validator("prompt_template")
     @classmethod
@@ -41,8 +84,27 @@ class Style(BaseModel):
         template.format(prompt="")  # any other brace is a mistake; fail at cold start, not mid-job
         return template
 
-    def render_prompt(self, prompt: str | None) -> str:
-        return self.prompt_template.format(prompt=prompt or self.default_subject)
+    def render_prompt(self, prompt: str | None, plain_background: bool) -> str:
+        text = self.prompt_template.format(prompt=prompt or self.default_subject)
+        return f"{text}, {self.background_prompt}" if plain_background else text
+
+    def render_instruction(self, plain_background: bool) -> str | None:
+        if self.kontext_instruction is None or not plain_background:
+            return self.kontext_instruction
+        return f"{self.kontext_instruction} Place it {self.background_prompt}."
+
+    def apply_filters(self, images: torch.Tensor, seeds: list[int]) -> torch.Tensor:
+        ctx = FilterContext(seeds=seeds)
+        for step in self.filters:
+            images = step.apply(images, ctx)
+        return images
+
+    def dry_run(self) -> None:
+        """Run the chain on a small image, so a bad parameter value fails at cold start."""
+        probe = torch.linspace(0, 1, 3 * 32 * 32).reshape(1, 3, 32, 32)
+        result = self.apply_filters(probe, seeds=[0])
+        if result.shape != probe.shape or not torch.isfinite(result).all():
+            raise ValueError("the filter chain does not return a finite image of the input's shape")
 
 
 class CatalogError(ValueError):
@@ -60,8 +122,18 @@ def load_styles(*folders: Path | None) -> dict[str, Style]:
         for path in sorted(folder.glob("*.toml")):
             try:
                 data = tomllib.loads(path.read_text(encoding="utf-8"))
-                styles[path.stem.lower()] = Style(name=path.stem.lower(), **data)
-            except (tomllib.TOMLDecodeError, ValidationError, KeyError, ValueError, IndexError) as exc:
+                style = Style(name=path.stem.lower(), **data)
+                style.dry_run()
+                styles[style.name] = style
+            except (
+                tomllib.TOMLDecodeError,
+                ValidationError,
+                KeyError,
+                ValueError,
+                IndexError,
+                TypeError,
+                RuntimeError,
+            ) as exc:
                 raise CatalogError(f"style file {path}: {exc}") from exc
     if not styles:
         raise CatalogError("the style catalog is empty")

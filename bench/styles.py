@@ -1,0 +1,47 @@
+"""Style post-processing speed: the worker's torch/kornia filters versus a Pillow/numpy implementation.
+
+    python -m bench.styles [--size 1024] [--repeats 5]
+
+Times each built-in style's whole stage (matte + filter chain) on one design, on CUDA when present,
+else the CPU, and the reference implementation on the CPU, in the same run; prints the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+
+from bench import reference_styles
+from bench.timing import machine_description, median_seconds
+from worker.styles import BUILTIN_STYLES_DIR, load_styles
+from worker.stylize import style_designs
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=1024)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args(argv)
+
+    styles = load_styles(BUILTIN_STYLES_DIR)
+    design = torch.rand(1, 3, args.size, args.size, generator=torch.Generator().manual_seed(0))
+    on_device = design.to(args.device)
+    as_array = design[0].permute(1, 2, 0).numpy().astype(np.float32)
+
+    print(f"style stage (matte + filters), {args.size}x{args.size}, median of {args.repeats}")
+    print(f"worker on {args.device}: {machine_description(args.device)}; reference on the CPU (Pillow + numpy)")
+    print(f"{'style':<12} {'worker ms':>10} {'reference ms':>13} {'speed-up':>9}")
+    for name, style in styles.items():
+        ours = median_seconds(
+            lambda s=style: style_designs(on_device, s, [0], True, None), args.repeats, device=args.device
+        )
+        steps = [(step.name, step.params) for step in style.filters]
+        theirs = median_seconds(lambda st=steps: reference_styles.apply_style(as_array, st), max(1, args.repeats // 2))
+        print(f"{name:<12} {ours * 1000:>10.1f} {theirs * 1000:>13.1f} {theirs / ours:>8.1f}x")
+
+
+if __name__ == "__main__":
+    main()
