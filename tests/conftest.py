@@ -52,8 +52,16 @@ def run_job(worker: DesignWorker, job_input: Any, job_id: str = "test-job") -> t
 
 
 def small_job(**overrides: Any) -> dict[str, Any]:
-    """A valid, fast text-to-image job on the tiny model."""
-    job = {"design_id": "design-1", "style": "pop_art", "prompt": "a corgi", "seed": 7, "width": 256, "height": 256}
+    """A valid, fast text-to-image job on the tiny model (no mockups unless asked for)."""
+    job = {
+        "design_id": "design-1",
+        "style": "pop_art",
+        "prompt": "a corgi",
+        "seed": 7,
+        "width": 256,
+        "height": 256,
+        "products": [],
+    }
     job.update(overrides)
     return job
 

@@ -11,3 +11,12 @@ def test_style_benchmark_runs_and_reports_every_style(capsys):
     for name in ("metal", "pop_art", "watercolor"):
         assert name in report
     assert report.count("x\n") == 3  # a speed-up ratio per style
+
+
+def test_mockup_benchmark_runs(capsys):
+    from bench import mockups as bench_mockups
+
+    bench_mockups.main(["--size", "256", "--repeats", "1", "--device", "cpu"])
+    report = capsys.readouterr().out
+    assert "worker compositing" in report and "Pillow compositing" in report
+    assert report.count("encoding six") == 3

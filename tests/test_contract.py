@@ -31,7 +31,13 @@ INVALID = [
     ("num_designs", {"num_designs": 0}),
     ("num_designs", {"num_designs": 5}),
     ("mockup_format", {"mockup_format": "gif"}),
-    ("products", {"products": ["mug"]}),
+    ("products", {"products": ["teapot"]}),
+    ("colors", {"colors": {"tshirt": "plaid"}}),
+    ("colors", {"colors": {"teapot": "white"}}),
+    ("colors", {"colors": {"poster": "black"}}),
+    ("mockup_quality", {"mockup_quality": 0}),
+    ("print_size", {"print_size": 8192}),
+    ("transparent_background", {"transparent_background": "yes"}),
     ("products", {"products": "tshirt"}),
     ("webhook_url", {"webhook_url": "ftp://example.com/hook"}),
     ("surprise", {"surprise": True}),
@@ -85,11 +91,11 @@ def test_every_error_is_reported_at_once(worker):
     assert sorted(detail["field"] for detail in result["details"]) == ["steps", "style", "width"]
 
 
-def test_style_is_case_insensitive_and_defaults_apply(worker):
+def test_style_is_case_insensitive(worker):
     result, _ = run_job(worker, small_job(style="POP_ART"))
     assert "error" not in result, result
     assert result["style"] == "pop_art"
-    assert result["mockups"] == []  # no product catalog yet: the default "all products" is none
+    assert result["mockups"] == []  # products: [] asks for the design only
 
 
 def test_bad_base64_image_is_invalid_input(worker):

@@ -23,6 +23,7 @@ class Settings(BaseSettings):
 
     output_dir: Path = Field(Path("outputs"), description="where images go when no bucket is configured")
     styles_dir: Path | None = Field(None, description="extra style files (*.toml) beside the built-in ones")
+    mockups_dir: Path | None = Field(None, description="extra mockup templates (<product>/template.json)")
 
     allow_http_urls: bool = Field(False, description="accept http:// image URLs (local development and tests)")
     max_input_bytes: int = Field(20 * 1024 * 1024, gt=0, description="largest accepted input image, encoded")

@@ -1,6 +1,6 @@
 """The worker: cold start once, then one job at a time, top to bottom.
 
-validate -> load input -> generate -> style -> (mockups: a later stage) -> encode -> upload
+validate -> load input -> generate -> style -> mockups -> encode -> upload
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from worker.encode import CONTENT_TYPES, encode_batch
 from worker.errors import ErrorCode, WorkerError
 from worker.generate import GenerationPlan, generate_designs
 from worker.inputs import load_photo
+from worker.mockups import BUILTIN_MOCKUPS_DIR, MockupRequest, MockupTemplate, composite_mockups, load_templates
 from worker.model import LoadedModel, load_model
 from worker.progress import JobProgress, ProgressSink
 from worker.schema import MAX_SEED, JobInput, parse_job_input
-from worker.storage import Artifact, LocalStorage, Storage, StoredArtifact, design_key
+from worker.storage import Artifact, LocalStorage, Storage, StoredArtifact, design_key, mockup_key
 from worker.styles import BUILTIN_STYLES_DIR, Style, load_styles
 from worker.stylize import PRINT_DPI, style_designs
 
@@ -62,7 +63,7 @@ class DesignWorker:
     model: LoadedModel | None
     styles: dict[str, Style]
     storage: Storage
-    products: dict[str, Any] = field(default_factory=dict)  # the mockup templates; empty until that stage lands
+    templates: dict[str, MockupTemplate] = field(default_factory=dict)
     startup_error: str | None = None
 
     @classmethod
@@ -73,10 +74,11 @@ class DesignWorker:
         try:
             styles = load_styles(BUILTIN_STYLES_DIR, settings.styles_dir)
             model = load_model(settings)
+            templates = load_templates(BUILTIN_MOCKUPS_DIR, settings.mockups_dir, device=model.device)
         except Exception as exc:  # any cold-start failure makes the worker unfit
             log.exception("cold start failed")
             return cls(settings, None, {}, storage, startup_error=f"{type(exc).__name__}: {exc}")
-        return cls(settings, model, styles, storage)
+        return cls(settings, model, styles, storage, templates)
 
     def fitness_check(self) -> None:
         """Registered with RunPod: a worker that could not load its model must not take jobs."""
@@ -95,7 +97,7 @@ class DesignWorker:
                     ErrorCode.MODEL_UNAVAILABLE, f"the model failed to load at cold start ({self.startup_error})"
                 )
             with progress.stage("validate"):
-                request = parse_job_input(job.get("input"), list(self.styles), list(self.products))
+                request = parse_job_input(job.get("input"), list(self.styles), self.product_colors())
             with progress.stage("load_input"):
                 photo = (
                     load_photo(request.image, request.width, request.height, self.settings) if request.image else None
@@ -106,12 +108,16 @@ class DesignWorker:
                 designs = generate_designs(self.model, plan, on_step=progress.step)
             with progress.stage("style"):
                 designs = style_designs(designs, style, plan.seeds, request.transparent_background, request.print_size)
+            with progress.stage("mockups"):
+                mockup_requests = self._mockup_requests(request)
+                mockups = composite_mockups(designs, self.templates, mockup_requests)
             with progress.stage("encode"):
                 artifacts = self._design_artifacts(request, plan, designs)
+                artifacts += self._mockup_artifacts(request, plan, mockup_requests, mockups)
                 height, width = designs.shape[-2:]
             with progress.stage("upload"):
                 stored = self.storage.put_all(artifacts)
-            return self._result(request, plan, (width, height), stored, progress)
+            return self._result(request, plan, (width, height), mockup_requests, stored, progress)
         except WorkerError as err:
             log.info("job %s failed: %s", job.get("id"), err.code.value)
             return err.to_response()
@@ -126,13 +132,42 @@ class DesignWorker:
                 ErrorCode.INTERNAL, "an unexpected error ended the job; it has been logged"
             ).to_response()
 
+    def product_colors(self) -> dict[str, list[str]]:
+        return {name: list(template.colors) for name, template in self.templates.items()}
+
+    def _mockup_requests(self, request: JobInput) -> list[MockupRequest]:
+        products = request.products if request.products is not None else sorted(self.templates)
+        colors = request.colors or {}
+        return [MockupRequest(name, colors.get(name, self.templates[name].default_color)) for name in products]
+
+    def _metadata(self, request: JobInput, seed: int) -> dict[str, str]:
+        return {"style": request.style, "model": self.model.model_id if self.model else "", "seed": str(seed)}
+
     def _design_artifacts(self, request: JobInput, plan: GenerationPlan, designs: torch.Tensor) -> list[Artifact]:
-        metadata = {"style": request.style, "model": self.model.model_id if self.model else ""}
+        encoded = encode_batch(designs, "png", dpi=PRINT_DPI if request.print_size else None)
         return [
             Artifact(
-                design_key(request.design_id, i), data, CONTENT_TYPES["png"], {**metadata, "seed": str(plan.seeds[i])}
+                design_key(request.design_id, i), data, CONTENT_TYPES["png"], self._metadata(request, plan.seeds[i])
             )
-            for i, data in enumerate(encode_batch(designs, "png", dpi=PRINT_DPI if request.print_size else None))
+            for i, data in enumerate(encoded)
+        ]
+
+    def _mockup_artifacts(
+        self, request: JobInput, plan: GenerationPlan, products: list[MockupRequest], mockups: list[torch.Tensor]
+    ) -> list[Artifact]:
+        if not mockups:
+            return []
+        fmt = request.mockup_format
+        encoded = iter(encode_batch(torch.cat(mockups), fmt, request.mockup_quality))
+        return [
+            Artifact(
+                mockup_key(request.design_id, product.product, i, fmt),
+                next(encoded),
+                CONTENT_TYPES[fmt],
+                self._metadata(request, plan.seeds[i]),
+            )
+            for product in products
+            for i in range(len(plan.seeds))
         ]
 
     def _result(
@@ -140,20 +175,38 @@ class DesignWorker:
         request: JobInput,
         plan: GenerationPlan,
         design_size: tuple[int, int],
+        products: list[MockupRequest],
         stored: list[StoredArtifact],
         progress: JobProgress,
     ) -> dict[str, Any]:
         width, height = design_size
+        count = len(plan.seeds)
         designs = [
             {"index": i, "url": item.url, "width": width, "height": height, "seed": plan.seeds[i]}
-            for i, item in enumerate(stored[: len(plan.seeds)])
+            for i, item in enumerate(stored[:count])
         ]
+        stored_mockups = iter(stored[count:])
+        mockups = []
+        for product in products:
+            template_width, template_height = self.templates[product.product].size
+            for i in range(count):
+                item = next(stored_mockups)
+                mockups.append(
+                    {
+                        "product": product.product,
+                        "design_index": i,
+                        "color": product.color,
+                        "url": item.url,
+                        "width": template_width,
+                        "height": template_height,
+                    }
+                )
         return {
             "design_id": request.design_id,
             "style": request.style,
             "seed": plan.seeds[0],
             "designs": designs,
-            "mockups": [],
+            "mockups": mockups,
             "model": self.model.describe() if self.model else None,
             "timings_ms": {**progress.timings_ms, "total": progress.total_ms()},
         }

@@ -38,6 +38,8 @@ class JobInput(BaseModel):
     transparent_background: bool = Field(True, description="plain background removed into an alpha matte")
     print_size: int | None = Field(None, ge=256, le=4096, description="long edge of the design PNG, at 300 DPI")
     mockup_format: Literal["webp", "jpeg", "png"] = "webp"
+    mockup_quality: int = Field(90, ge=1, le=100, description="WebP/JPEG quality of the mockups")
+    colors: dict[str, str] | None = Field(None, description="product -> colour variant, e.g. {'tshirt': 'black'}")
     webhook_url: str | None = Field(None, pattern=r"^https?://\S+$", max_length=2048)
 
     @field_validator("design_id")
@@ -76,6 +78,24 @@ class JobInput(BaseModel):
             )
         return list(dict.fromkeys(names))
 
+    @field_validator("colors")
+    @classmethod
+    def _known_colors(cls, value: dict[str, str] | None, info: ValidationInfo) -> dict[str, str] | None:
+        if value is None:
+            return None
+        catalog: dict[str, list[str]] = (info.context or {}).get("products", {})
+        chosen = {product.strip().lower(): color.strip().lower() for product, color in value.items()}
+        for product, color in chosen.items():
+            if product not in catalog:
+                raise PydanticCustomError("unknown_product", "unknown product '{product}'", {"product": product})
+            if color not in catalog[product]:
+                raise PydanticCustomError(
+                    "unknown_color",
+                    "{product} comes in {available}; not '{color}'",
+                    {"product": product, "color": color, "available": ", ".join(catalog[product]) or "one colour only"},
+                )
+        return chosen
+
     @model_validator(mode="after")
     def _prompt_or_image(self) -> JobInput:
         if self.image is None and self.prompt is None:
@@ -88,14 +108,24 @@ def _describe(error: dict[str, Any]) -> dict[str, Any]:
         "prompt" if error["type"] == "prompt_required" else "input"
     )
     message = error["msg"]
-    if error["type"] not in ("missing", "prompt_required", "unknown_style", "unknown_product", "design_id"):
+    if error["type"] not in (
+        "missing",
+        "prompt_required",
+        "unknown_style",
+        "unknown_product",
+        "unknown_color",
+        "design_id",
+    ):
         shown = repr(error["input"])
         message += f" (got {shown if len(shown) <= 80 else shown[:77] + '...'})"
     return {"field": field, "message": message}
 
 
-def parse_job_input(raw: Any, styles: list[str], products: list[str]) -> JobInput:
-    """Validate ``job["input"]``; every problem becomes one ``invalid_input`` error listing all fields."""
+def parse_job_input(raw: Any, styles: list[str], products: dict[str, list[str]]) -> JobInput:
+    """Validate ``job["input"]``; every problem becomes one ``invalid_input`` error listing all fields.
+
+    ``products`` maps each product name of the mockup catalog to its colour variants.
+    """
     if not isinstance(raw, dict):
         raise WorkerError(
             ErrorCode.INVALID_INPUT, "input must be a JSON object", [{"field": "input", "message": "must be an object"}]

@@ -1,0 +1,112 @@
+"""Mockup compositing speed: six products from one 1024x1024 design, worker versus plain Pillow.
+
+    python -m bench.mockups [--repeats 5]
+
+The worker composites on CUDA when present, else the CPU (compositing only; encoding is timed on its
+own). The Pillow reference does what one would write by hand: Image.transform with PERSPECTIVE onto each
+print quad (the mug's curved wrap and the fabric's displacement approximated by that quad, so it does
+less work than the worker), then ImageChops.multiply for shading and screen for highlights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+import numpy as np
+import torch
+from PIL import Image, ImageChops
+
+from bench.timing import machine_description, median_seconds
+from worker.encode import encode_batch
+from worker.mockups import BUILTIN_MOCKUPS_DIR, MockupRequest, composite_mockups, load_templates
+
+
+def perspective_coefficients(output_quad: list, input_size: tuple[int, int]) -> list[float]:
+    """Coefficients for Image.transform: output pixel -> input pixel, quad -> the design's rectangle."""
+    w, h = input_size
+    rows, rhs = [], []
+    for (x, y), (u, v) in zip(output_quad, [(0, 0), (w, 0), (w, h), (0, h)], strict=True):
+        rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
+        rows.append([0, 0, 0, x, y, 1, -v * x, -v * y])
+        rhs += [u, v]
+    return list(np.linalg.solve(np.array(rows, float), np.array(rhs, float)))
+
+
+def print_quad(spec: dict) -> list:
+    p = spec["placement"]
+    if p["kind"] != "cylinder":
+        return p["corners"]
+    half = math.radians(min(p["arc_degrees"], 180) / 2)
+    left, right = p["axis_x"] - p["radius"] * math.sin(half), p["axis_x"] + p["radius"] * math.sin(half)
+    return [[left, p["top"]], [right, p["top"]], [right, p["bottom"]], [left, p["bottom"]]]
+
+
+class PillowMockups:
+    def __init__(self) -> None:
+        self.products = []
+        for folder in sorted(BUILTIN_MOCKUPS_DIR.glob("*/template.json")):
+            spec = json.loads(folder.read_text())
+            assets = spec["assets"]
+            base = Image.open(folder.parent / assets["base"]).convert("RGB")
+
+            def load(name: str | None, fill: int, base=base, root=folder.parent) -> Image.Image:
+                if name is None:
+                    return Image.new("L", base.size, fill)
+                return Image.open(root / name).convert("L").resize(base.size)
+
+            self.products.append(
+                (
+                    base,
+                    load(assets["mask"], 0),
+                    load(assets.get("shading"), 255),
+                    load(assets.get("highlight"), 0),
+                    print_quad(spec),
+                )
+            )
+
+    def run(self, design: Image.Image) -> list[Image.Image]:
+        out = []
+        for base, mask, shading, highlight, quad in self.products:
+            coefficients = perspective_coefficients(quad, design.size)
+            warped = design.transform(base.size, Image.Transform.PERSPECTIVE, coefficients, Image.Resampling.BILINEAR)
+            rgb, alpha = warped.convert("RGB"), warped.getchannel("A")
+            ink = ImageChops.screen(ImageChops.multiply(rgb, shading.convert("RGB")), highlight.convert("RGB"))
+            out.append(Image.composite(ink, base, ImageChops.multiply(alpha, mask)))
+        return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=1024)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args(argv)
+
+    templates = load_templates(BUILTIN_MOCKUPS_DIR, device=torch.device(args.device))
+    requests = [MockupRequest(name, t.default_color) for name, t in templates.items()]
+    design = torch.rand(1, 4, args.size, args.size, generator=torch.Generator().manual_seed(0))
+    design[:, 3] = (design[:, 3] > 0.2).float()
+    on_device = design.to(args.device)
+    as_image = Image.fromarray((design[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8), "RGBA")
+    pillow = PillowMockups()
+
+    ours = median_seconds(lambda: composite_mockups(on_device, templates, requests), args.repeats, device=args.device)
+    theirs = median_seconds(lambda: pillow.run(as_image), max(1, args.repeats // 2))
+    mockups = torch.cat(composite_mockups(on_device, templates, requests))
+    encode = {
+        fmt: median_seconds(lambda f=fmt: encode_batch(mockups, f, 90), max(1, args.repeats // 2))
+        for fmt in ("webp", "jpeg", "png")
+    }
+
+    print(f"six mockups from one {args.size}x{args.size} design, compositing only, median of {args.repeats}")
+    print(f"worker on {args.device}: {machine_description(args.device)}")
+    print(f"worker compositing:  {ours * 1000:8.1f} ms")
+    print(f"Pillow compositing:  {theirs * 1000:8.1f} ms  ({theirs / ours:.1f}x the worker's time)")
+    for fmt, seconds in encode.items():
+        print(f"encoding six {fmt:<5} {seconds * 1000:8.1f} ms  (parallel threads)")
+
+
+if __name__ == "__main__":
+    main()
