@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import os
 import socket
@@ -17,9 +18,11 @@ import pytest
 import requests
 from PIL import Image
 
+from bench.seaweed import S3_ACCESS_KEY, S3_SECRET_KEY, SeaweedS3
 from models.tiny import save_tiny_flux
 from worker import DesignWorker
 from worker.config import Settings
+from worker.storage import S3Target, storage_for
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing in the suite may reach the Hub
@@ -145,3 +148,28 @@ def api_server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     server = ApiServer(worker_env(tiny_model, folder / "outputs"), folder / "server.log")
     yield server
     server.stop()
+
+
+# --- real servers for delivery tests --------------------------------------------------------------------
+
+os.environ.setdefault("PYTEST_HTTPSERVER_HOST", "127.0.0.1")  # the webhook receiver binds loopback only
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
+    """A real S3-compatible server for the whole test run."""
+    server = SeaweedS3(tmp_path_factory.mktemp("seaweedfs"))
+    yield server
+    server.stop()
+
+
+def configured(worker: DesignWorker, **overrides: Any) -> DesignWorker:
+    """The session's worker (same loaded model and templates) with other settings and storage."""
+    settings = Settings(**{**worker.settings.model_dump(), **overrides})
+    target = S3Target.from_settings(settings)
+    return dataclasses.replace(worker, settings=settings, storage=storage_for(target, settings), s3_target=target)
+
+
+def s3_settings(server: SeaweedS3, **extra: Any) -> dict[str, Any]:
+    return {"s3_bucket": "designs", "s3_endpoint_url": server.endpoint, "s3_path_style": True, "s3_region": "us-east-1",
+            "bucket_access_key_id": S3_ACCESS_KEY, "bucket_secret_access_key": S3_SECRET_KEY, **extra}  # fmt: skip

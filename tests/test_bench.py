@@ -20,3 +20,11 @@ def test_mockup_benchmark_runs(capsys):
     report = capsys.readouterr().out
     assert "worker compositing" in report and "Pillow compositing" in report
     assert report.count("encoding six") == 3
+
+
+def test_upload_benchmark_runs(capsys):
+    from bench import upload as bench_upload
+
+    bench_upload.main(["--repeats", "1"])
+    report = capsys.readouterr().out
+    assert "parallel (worker)" in report and "sequential" in report

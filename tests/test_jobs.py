@@ -74,7 +74,7 @@ def test_image_from_url(worker, httpserver):
 def test_progress_reports_each_stage_in_order_and_each_step(worker):
     _, updates = run_job(worker, small_job(design_id="progress", steps=3))
     stages = [u["stage"] for u in updates if "step" not in u]
-    assert stages == ["validate", "load_input", "generate", "style", "mockups", "encode", "upload"]
+    assert stages == ["validate", "load_input", "generate", "style", "mockups", "encode", "upload", "webhook"]
     steps = [u for u in updates if "step" in u]
     assert [u["step"] for u in steps] == [1, 2, 3]  # progress_interval_s=0 in the fixture: every step
     percents = [u["percent"] for u in updates]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL_ID = "black-forest-labs/FLUX.1-schnell"
@@ -32,3 +32,31 @@ class Settings(BaseSettings):
     progress_interval_s: float = Field(1.0, ge=0, description="least time between two denoising progress updates")
 
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
+
+    # --- S3-compatible storage (enabled by a bucket name) ---
+    s3_bucket: str | None = Field(None, validation_alias=AliasChoices("s3_bucket", "s3_bucket_name"))
+    s3_endpoint_url: str | None = Field(
+        None, validation_alias=AliasChoices("s3_endpoint_url", "bucket_endpoint_url"), description="R2, MinIO, ..."
+    )
+    s3_region: str | None = Field(None, description="the bucket's region; boto3's default chain when unset")
+    s3_prefix: str = Field("", description="key prefix, e.g. 'designs' -> designs/<design_id>/design-0.png")
+    s3_path_style: bool = Field(False, description="path-style addressing (MinIO, SeaweedFS)")
+    s3_url_expires_s: int = Field(7 * 24 * 3600, gt=0, le=7 * 24 * 3600, description="presigned URL lifetime")
+    s3_public_base_url: str | None = Field(None, description="CDN base URL: results link base + key, unsigned")
+    s3_cache_control: str = Field("public, max-age=86400", description="Cache-Control of uploaded images")
+    s3_max_attempts: int = Field(5, ge=1, le=20, description="botocore retry attempts for transient errors")
+    bucket_access_key_id: SecretStr | None = Field(None, description="RunPod's bucket credentials (optional)")
+    bucket_secret_access_key: SecretStr | None = None
+
+    # --- signed webhooks (Standard Webhooks) ---
+    webhook_url: str | None = Field(None, description="where design events go when a job names no webhook_url")
+    webhook_secret: SecretStr | None = Field(None, description="whsec_...; no secret, no webhooks")
+    webhook_allowed_hosts: str = Field("", description="comma-separated hosts a job's own webhook_url may use")
+    webhook_progress: bool = Field(False, description="also send design.progress events (at most one a second)")
+    webhook_max_attempts: int = Field(5, ge=1, le=20)
+    webhook_max_seconds: float = Field(60.0, gt=0, description="give up retrying a webhook after this long")
+    webhook_timeout_s: float = Field(10.0, gt=0, description="connect and read timeout of one webhook attempt")
+
+    @property
+    def allowed_webhook_hosts(self) -> set[str]:
+        return {host.strip().lower() for host in self.webhook_allowed_hosts.split(",") if host.strip()}

@@ -1,6 +1,6 @@
 """The worker: cold start once, then one job at a time, top to bottom.
 
-validate -> load input -> generate -> style -> mockups -> encode -> upload
+validate -> load input -> generate -> style -> mockups -> encode -> upload -> webhook
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ from worker.mockups import BUILTIN_MOCKUPS_DIR, MockupRequest, MockupTemplate, c
 from worker.model import LoadedModel, load_model
 from worker.progress import JobProgress, ProgressSink
 from worker.schema import MAX_SEED, JobInput, parse_job_input
-from worker.storage import Artifact, LocalStorage, Storage, StoredArtifact, design_key, mockup_key
+from worker.storage import Artifact, S3Target, Storage, StoredArtifact, design_key, mockup_key, storage_for
 from worker.styles import BUILTIN_STYLES_DIR, Style, load_styles
 from worker.stylize import PRINT_DPI, style_designs
+from worker.webhooks import ProgressWebhooks, WebhookSender, check_webhook_url
 
 log = logging.getLogger(__name__)
 
@@ -64,21 +65,25 @@ class DesignWorker:
     styles: dict[str, Style]
     storage: Storage
     templates: dict[str, MockupTemplate] = field(default_factory=dict)
+    s3_target: S3Target | None = None
     startup_error: str | None = None
 
     @classmethod
     def cold_start(cls, settings: Settings | None = None) -> DesignWorker:
         """Load catalogs and the model. A failure is kept, not raised, so the fitness check can report it."""
         settings = settings or Settings()
-        storage = LocalStorage(settings.output_dir)
+        if settings.webhook_secret is None:
+            log.warning("WEBHOOK_SECRET is not set: no webhooks will be sent")
         try:
+            s3_target = S3Target.from_settings(settings)
+            storage = storage_for(s3_target, settings)
             styles = load_styles(BUILTIN_STYLES_DIR, settings.styles_dir)
             model = load_model(settings)
             templates = load_templates(BUILTIN_MOCKUPS_DIR, settings.mockups_dir, device=model.device)
         except Exception as exc:  # any cold-start failure makes the worker unfit
             log.exception("cold start failed")
-            return cls(settings, None, {}, storage, startup_error=f"{type(exc).__name__}: {exc}")
-        return cls(settings, model, styles, storage, templates)
+            return cls(settings, None, {}, storage_for(None, settings), startup_error=f"{type(exc).__name__}: {exc}")
+        return cls(settings, model, styles, storage, templates, s3_target)
 
     def fitness_check(self) -> None:
         """Registered with RunPod: a worker that could not load its model must not take jobs."""
@@ -91,6 +96,8 @@ class DesignWorker:
 
     def run(self, job: dict[str, Any], progress_sink: ProgressSink) -> dict[str, Any]:
         progress = JobProgress(progress_sink, self.settings.progress_interval_s)
+        request: JobInput | None = None
+        progress_webhooks: ProgressWebhooks | None = None
         try:
             if self.model is None:
                 raise WorkerError(
@@ -98,6 +105,11 @@ class DesignWorker:
                 )
             with progress.stage("validate"):
                 request = parse_job_input(job.get("input"), list(self.styles), self.product_colors())
+                storage = self._storage_for(job)
+                webhook = self._webhook_for(request.webhook_url)
+            if webhook is not None and self.settings.webhook_progress:
+                progress_webhooks = ProgressWebhooks(webhook, self._identity(job, request.design_id))
+                progress.add_sink(progress_webhooks)
             with progress.stage("load_input"):
                 photo = (
                     load_photo(request.image, request.width, request.height, self.settings) if request.image else None
@@ -116,21 +128,69 @@ class DesignWorker:
                 artifacts += self._mockup_artifacts(request, plan, mockup_requests, mockups)
                 height, width = designs.shape[-2:]
             with progress.stage("upload"):
-                stored = self.storage.put_all(artifacts)
-            return self._result(request, plan, (width, height), mockup_requests, stored, progress)
+                stored = storage.put_all(artifacts)
+            result = self._result(request, plan, (width, height), mockup_requests, stored, progress)
+            if progress_webhooks is not None:
+                progress_webhooks.close()
+            with progress.stage("webhook"):
+                if request.webhook_url or self.settings.webhook_url:
+                    event = {**self._identity(job, request.design_id), **result}
+                    result["webhook"] = self._deliver(webhook, "design.completed", event)
+            result["timings_ms"]["total"] = progress.total_ms()
+            return result
         except WorkerError as err:
             log.info("job %s failed: %s", job.get("id"), err.code.value)
-            return err.to_response()
+            response = err.to_response()
         except torch.OutOfMemoryError:
             torch.cuda.empty_cache()
-            return WorkerError(
+            response = WorkerError(
                 ErrorCode.OUT_OF_MEMORY, "the GPU ran out of memory; try a smaller size or fewer designs"
             ).to_response()
         except Exception:
             log.exception("job %s failed with an unexpected error", job.get("id"))
-            return WorkerError(
+            response = WorkerError(
                 ErrorCode.INTERNAL, "an unexpected error ended the job; it has been logged"
             ).to_response()
+        if progress_webhooks is not None:
+            progress_webhooks.close()
+        return self._report_failure(job, request, response)
+
+    def _identity(self, job: dict[str, Any], design_id: str | None) -> dict[str, Any]:
+        return {"design_id": design_id, "job_id": job.get("id")}
+
+    def _storage_for(self, job: dict[str, Any]) -> Storage:
+        """The configured storage, or the bucket of RunPod's per-job ``s3Config``."""
+        if not job.get("s3Config"):
+            return self.storage
+        return storage_for(S3Target.from_job(job["s3Config"], self.s3_target), self.settings)
+
+    def _webhook_for(self, job_url: str | None) -> WebhookSender | None:
+        """The job's own URL (checked against the allowed hosts), else ``WEBHOOK_URL``; None without a secret."""
+        url = check_webhook_url(job_url, self.settings) if job_url else self.settings.webhook_url
+        if url is None or self.settings.webhook_secret is None:
+            return None
+        return WebhookSender(url, self.settings.webhook_secret.get_secret_value(), self.settings)
+
+    def _deliver(self, webhook: WebhookSender | None, event_type: str, data: dict[str, Any]) -> dict[str, Any]:
+        if webhook is None:
+            return {"delivered": False, "attempts": 0, "last_status": None, "reason": "WEBHOOK_SECRET is not set"}
+        return webhook.send(event_type, data).as_dict()
+
+    def _report_failure(
+        self, job: dict[str, Any], request: JobInput | None, response: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Send ``design.failed`` where a webhook target is known; a job URL counts only once validated."""
+        job_url = request.webhook_url if request is not None else None
+        if not (job_url or self.settings.webhook_url):
+            return response
+        try:
+            webhook = self._webhook_for(job_url)
+        except WorkerError:
+            return response
+        design_id = request.design_id if request is not None else None
+        event = {**self._identity(job, design_id), "error": response["error"], "error_code": response["error_code"]}
+        response["webhook"] = self._deliver(webhook, "design.failed", event)
+        return response
 
     def product_colors(self) -> dict[str, list[str]]:
         return {name: list(template.colors) for name, template in self.templates.items()}
@@ -182,7 +242,7 @@ class DesignWorker:
         width, height = design_size
         count = len(plan.seeds)
         designs = [
-            {"index": i, "url": item.url, "width": width, "height": height, "seed": plan.seeds[i]}
+            {"index": i, "key": item.key, "url": item.url, "width": width, "height": height, "seed": plan.seeds[i]}
             for i, item in enumerate(stored[:count])
         ]
         stored_mockups = iter(stored[count:])
@@ -196,6 +256,7 @@ class DesignWorker:
                         "product": product.product,
                         "design_index": i,
                         "color": product.color,
+                        "key": item.key,
                         "url": item.url,
                         "width": template_width,
                         "height": template_height,

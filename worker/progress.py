@@ -29,16 +29,24 @@ class JobProgress:
     """Reports each stage as it starts, denoising steps at most once per ``interval_s``, and times stages."""
 
     def __init__(self, sink: ProgressSink, interval_s: float = 1.0, clock: Callable[[], float] = time.monotonic):
-        self._sink = sink
+        self._sinks = [sink]
         self._interval_s = interval_s
         self._clock = clock
         self._last_step_report = float("-inf")
         self._started = time.perf_counter()
         self.timings_ms: dict[str, int] = {}
 
+    def add_sink(self, sink: ProgressSink) -> None:
+        """Send the same updates somewhere else too (the progress webhooks)."""
+        self._sinks.append(sink)
+
+    def _send(self, update: dict[str, Any]) -> None:
+        for sink in self._sinks:
+            sink(update)
+
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        self._sink({"stage": name, "percent": STAGES[name][0]})
+        self._send({"stage": name, "percent": STAGES[name][0]})
         started = time.perf_counter()
         try:
             yield
@@ -53,7 +61,7 @@ class JobProgress:
         self._last_step_report = now
         start, end = STAGES["generate"]
         percent = start + (end - start) * done // max(total, 1)
-        self._sink({"stage": "generate", "percent": percent, "step": done, "steps": total})
+        self._send({"stage": "generate", "percent": percent, "step": done, "steps": total})
 
     def total_ms(self) -> int:
         return round((time.perf_counter() - self._started) * 1000)

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from worker.config import Settings
 from worker.errors import ErrorCode, WorkerError
+
+log = logging.getLogger(__name__)
+UPLOAD_THREADS = 16
 
 
 @dataclass(frozen=True)
@@ -63,3 +72,114 @@ class LocalStorage:
             raise WorkerError(
                 ErrorCode.STORAGE_UNAVAILABLE, f"could not write to OUTPUT_DIR ({exc.strerror})"
             ) from None
+
+
+@dataclass(frozen=True)
+class S3Target:
+    """Where one job's images go; RunPod's per-job ``s3Config`` can replace the configured one."""
+
+    bucket: str
+    endpoint_url: str | None = None
+    region: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> S3Target | None:
+        if not settings.s3_bucket:
+            return None
+        key, secret = settings.bucket_access_key_id, settings.bucket_secret_access_key
+        return cls(
+            bucket=settings.s3_bucket,
+            endpoint_url=settings.s3_endpoint_url,
+            region=settings.s3_region,
+            access_key_id=key.get_secret_value() if key else None,
+            secret_access_key=secret.get_secret_value() if secret else None,
+        )
+
+    @classmethod
+    def from_job(cls, s3_config: Any, default: S3Target | None) -> S3Target | None:
+        """RunPod's request-level ``s3Config``: bucketName, endpointUrl, accessId, accessSecret."""
+        if not s3_config:
+            return default
+        if not isinstance(s3_config, dict) or not s3_config.get("bucketName"):
+            raise WorkerError(
+                ErrorCode.INVALID_INPUT,
+                "s3Config needs at least a bucketName",
+                [{"field": "s3Config", "message": "bucketName required"}],
+            )
+        return cls(
+            bucket=str(s3_config["bucketName"]),
+            endpoint_url=s3_config.get("endpointUrl") or (default.endpoint_url if default else None),
+            region=default.region if default else None,
+            access_key_id=s3_config.get("accessId"),
+            secret_access_key=s3_config.get("accessSecret"),
+        )
+
+
+class S3Storage:
+    """Any S3-compatible bucket through boto3; every artifact of a job is uploaded in parallel."""
+
+    def __init__(self, target: S3Target, settings: Settings) -> None:
+        self.target = target
+        self.prefix = settings.s3_prefix.strip("/")
+        self.expires_s = settings.s3_url_expires_s
+        self.public_base_url = (settings.s3_public_base_url or "").rstrip("/") or None
+        self.cache_control = settings.s3_cache_control
+        config = Config(
+            retries={"max_attempts": settings.s3_max_attempts, "mode": "standard"},
+            s3={"addressing_style": "path" if settings.s3_path_style else "auto"},
+            max_pool_connections=UPLOAD_THREADS,
+            connect_timeout=5,
+            read_timeout=30,
+            signature_version="s3v4",
+        )
+        self.client = boto3.session.Session().client(
+            "s3",
+            endpoint_url=target.endpoint_url,
+            region_name=target.region,
+            aws_access_key_id=target.access_key_id,
+            aws_secret_access_key=target.secret_access_key,
+            config=config,
+        )
+
+    def full_key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def url_for(self, key: str) -> str:
+        if self.public_base_url:
+            return f"{self.public_base_url}/{key}"
+        return self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.target.bucket, "Key": key}, ExpiresIn=self.expires_s
+        )
+
+    def _upload(self, artifact: Artifact) -> StoredArtifact:
+        key = self.full_key(artifact.key)
+        self.client.put_object(
+            Bucket=self.target.bucket,
+            Key=key,
+            Body=artifact.data,
+            ContentType=artifact.content_type,
+            CacheControl=self.cache_control,
+            Metadata=artifact.metadata,
+        )
+        return StoredArtifact(key=key, url=self.url_for(key))
+
+    def put_all(self, artifacts: list[Artifact]) -> list[StoredArtifact]:
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, min(UPLOAD_THREADS, len(artifacts)))) as pool:
+                return list(pool.map(self._upload, artifacts))
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "error")
+            raise WorkerError(
+                ErrorCode.STORAGE_UNAVAILABLE, f"bucket {self.target.bucket!r} refused the upload ({code})"
+            ) from None
+        except BotoCoreError as exc:
+            raise WorkerError(
+                ErrorCode.STORAGE_UNAVAILABLE,
+                f"could not reach the bucket {self.target.bucket!r} ({type(exc).__name__})",
+            ) from None
+
+
+def storage_for(target: S3Target | None, settings: Settings) -> Storage:
+    return S3Storage(target, settings) if target is not None else LocalStorage(settings.output_dir)

