@@ -11,7 +11,7 @@ from worker.config import Settings
 from worker.logs import configure_logging
 
 settings = Settings()
-configure_logging(settings.log_level)
+configure_logging(settings)
 worker = DesignWorker.cold_start(settings)
 runpod.serverless.register_fitness_check(worker.fitness_check)
 

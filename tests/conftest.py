@@ -22,6 +22,7 @@ from bench.seaweed import S3_ACCESS_KEY, S3_SECRET_KEY, SeaweedS3
 from models.tiny import save_tiny_flux
 from worker import DesignWorker
 from worker.config import Settings
+from worker.faults import FaultPlan
 from worker.storage import S3Target, storage_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,7 +42,13 @@ def output_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def worker(tiny_model: Path, output_dir: Path) -> DesignWorker:
-    settings = Settings(model_id=str(tiny_model), output_dir=output_dir, allow_http_urls=True, progress_interval_s=0)
+    settings = Settings(
+        model_id=str(tiny_model),
+        output_dir=output_dir,
+        allow_http_urls=True,
+        allow_private_urls=True,
+        progress_interval_s=0,
+    )
     loaded = DesignWorker.cold_start(settings)
     assert loaded.startup_error is None, loaded.startup_error
     return loaded
@@ -167,7 +174,13 @@ def configured(worker: DesignWorker, **overrides: Any) -> DesignWorker:
     """The session's worker (same loaded model and templates) with other settings and storage."""
     settings = Settings(**{**worker.settings.model_dump(), **overrides})
     target = S3Target.from_settings(settings)
-    return dataclasses.replace(worker, settings=settings, storage=storage_for(target, settings), s3_target=target)
+    return dataclasses.replace(
+        worker,
+        settings=settings,
+        storage=storage_for(target, settings),
+        s3_target=target,
+        faults=FaultPlan(settings.fault_injection),
+    )
 
 
 def s3_settings(server: SeaweedS3, **extra: Any) -> dict[str, Any]:

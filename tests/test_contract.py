@@ -107,7 +107,7 @@ def test_bad_base64_image_is_invalid_input(worker):
 def test_undecodable_image_is_invalid_input(worker):
     result, _ = run_job(worker, small_job(image="data:image/png;base64,aGVsbG8gd29ybGQ="))
     assert result["error_code"] == "invalid_input"
-    assert "decoded" in result["error"]
+    assert "PNG, JPEG or WebP" in result["error"]
 
 
 def test_http_url_refused_unless_allowed(worker, monkeypatch):

@@ -26,7 +26,12 @@ class Settings(BaseSettings):
     mockups_dir: Path | None = Field(None, description="extra mockup templates (<product>/template.json)")
 
     allow_http_urls: bool = Field(False, description="accept http:// image URLs (local development and tests)")
+    allow_private_urls: bool = Field(False, description="allow URLs to private/loopback addresses (local dev)")
     max_input_bytes: int = Field(20 * 1024 * 1024, gt=0, description="largest accepted input image, encoded")
+    max_input_pixels: int = Field(40_000_000, gt=0, description="largest accepted input image, decoded pixels")
+    max_output_pixels: int = Field(4 * 1024 * 1024 * 2, gt=0, description="num_designs x width x height, at most")
+    job_timeout_s: float = Field(600.0, gt=0, description="a job still running after this ends with 'timeout'")
+    fault_injection: str = Field("", description="tests only: comma-separated faults (oom, nan, black, cuda_error)")
     input_fetch_timeout_s: float = Field(15.0, gt=0, description="connect and read timeout for image URLs")
 
     progress_interval_s: float = Field(1.0, ge=0, description="least time between two denoising progress updates")

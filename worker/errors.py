@@ -11,6 +11,9 @@ class ErrorCode(StrEnum):
     INPUT_FETCH_FAILED = "input_fetch_failed"
     MODEL_UNAVAILABLE = "model_unavailable"
     OUT_OF_MEMORY = "out_of_memory"
+    GPU_ERROR = "gpu_error"
+    MODEL_ERROR = "model_error"
+    TIMEOUT = "timeout"
     STORAGE_UNAVAILABLE = "storage_unavailable"
     INTERNAL = "internal"
 
@@ -18,17 +21,22 @@ class ErrorCode(StrEnum):
 class WorkerError(Exception):
     """A failure of one job, phrased for the caller; ``details`` names the offending fields."""
 
-    def __init__(self, code: ErrorCode, message: str, details: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self, code: ErrorCode, message: str, details: list[dict[str, Any]] | None = None, refresh_worker: bool = False
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.details = details
+        self.refresh_worker = refresh_worker
 
     def to_response(self) -> dict[str, Any]:
         """The handler's return value. RunPod's local API keeps only ``error``, so the code leads it."""
         response: dict[str, Any] = {"error": f"{self.code.value}: {self.message}", "error_code": self.code.value}
         if self.details is not None:
             response["details"] = self.details
+        if self.refresh_worker:
+            response["refresh_worker"] = True  # RunPod replaces this worker after the job
         return response
 
 

@@ -16,8 +16,10 @@ import torch
 from worker.config import Settings
 from worker.encode import CONTENT_TYPES, encode_batch
 from worker.errors import ErrorCode, WorkerError
+from worker.faults import FaultPlan, corrupt_output, raise_fault
 from worker.generate import GenerationPlan, generate_designs
 from worker.inputs import load_photo
+from worker.logs import bind_job, redact_secret
 from worker.mockups import BUILTIN_MOCKUPS_DIR, MockupRequest, MockupTemplate, composite_mockups, load_templates
 from worker.model import LoadedModel, load_model
 from worker.progress import JobProgress, ProgressSink
@@ -25,7 +27,7 @@ from worker.schema import MAX_SEED, JobInput, parse_job_input
 from worker.storage import Artifact, S3Target, Storage, StoredArtifact, design_key, mockup_key, storage_for
 from worker.styles import BUILTIN_STYLES_DIR, Style, load_styles
 from worker.stylize import PRINT_DPI, style_designs
-from worker.webhooks import ProgressWebhooks, WebhookSender, check_webhook_url
+from worker.webhooks import ProgressWebhooks, WebhookSender, check_webhook_url, without_signed_urls
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,15 @@ def plan_generation(request: JobInput, style: Style, model: LoadedModel, photo: 
     )
 
 
+def check_designs(designs: torch.Tensor) -> None:
+    """NaN or all-black output is a model failure (fp16 overflow, a broken checkpoint), not a design."""
+    if not torch.isfinite(designs).all():
+        raise WorkerError(ErrorCode.MODEL_ERROR, "the model produced invalid (NaN) pixels; nothing was uploaded")
+    black = (designs.flatten(1).amax(dim=1) < 2 / 255).nonzero().flatten().tolist()
+    if black:
+        raise WorkerError(ErrorCode.MODEL_ERROR, f"design(s) {black} came out all black; nothing was uploaded")
+
+
 def runpod_progress(job: dict[str, Any]) -> ProgressSink:
     """On RunPod, progress goes to ``progress_update``; locally there is nowhere to send it, so it is logged."""
     if os.environ.get("RUNPOD_WEBHOOK_POST_OUTPUT"):
@@ -66,6 +77,7 @@ class DesignWorker:
     storage: Storage
     templates: dict[str, MockupTemplate] = field(default_factory=dict)
     s3_target: S3Target | None = None
+    faults: FaultPlan = field(default_factory=lambda: FaultPlan(""))
     startup_error: str | None = None
 
     @classmethod
@@ -80,10 +92,13 @@ class DesignWorker:
             styles = load_styles(BUILTIN_STYLES_DIR, settings.styles_dir)
             model = load_model(settings)
             templates = load_templates(BUILTIN_MOCKUPS_DIR, settings.mockups_dir, device=model.device)
+            faults = FaultPlan(settings.fault_injection)
         except Exception as exc:  # any cold-start failure makes the worker unfit
             log.exception("cold start failed")
             return cls(settings, None, {}, storage_for(None, settings), startup_error=f"{type(exc).__name__}: {exc}")
-        return cls(settings, model, styles, storage, templates, s3_target)
+        if settings.fault_injection:
+            log.warning("FAULT_INJECTION is set (%s): jobs will fail on purpose", settings.fault_injection)
+        return cls(settings, model, styles, storage, templates, s3_target, faults)
 
     def fitness_check(self) -> None:
         """Registered with RunPod: a worker that could not load its model must not take jobs."""
@@ -95,7 +110,11 @@ class DesignWorker:
         return self.run(job, runpod_progress(job))
 
     def run(self, job: dict[str, Any], progress_sink: ProgressSink) -> dict[str, Any]:
-        progress = JobProgress(progress_sink, self.settings.progress_interval_s)
+        with bind_job(job.get("id")):
+            return self._run(job, progress_sink)
+
+    def _run(self, job: dict[str, Any], progress_sink: ProgressSink) -> dict[str, Any]:
+        progress = JobProgress(progress_sink, self.settings.progress_interval_s, self.settings.job_timeout_s)
         request: JobInput | None = None
         progress_webhooks: ProgressWebhooks | None = None
         try:
@@ -104,7 +123,9 @@ class DesignWorker:
                     ErrorCode.MODEL_UNAVAILABLE, f"the model failed to load at cold start ({self.startup_error})"
                 )
             with progress.stage("validate"):
-                request = parse_job_input(job.get("input"), list(self.styles), self.product_colors())
+                request = parse_job_input(
+                    job.get("input"), list(self.styles), self.product_colors(), self.settings.max_output_pixels
+                )
                 storage = self._storage_for(job)
                 webhook = self._webhook_for(request.webhook_url)
             if webhook is not None and self.settings.webhook_progress:
@@ -117,7 +138,10 @@ class DesignWorker:
             style = self.styles[request.style]
             plan = plan_generation(request, style, self.model, photo)
             with progress.stage("generate"):
-                designs = generate_designs(self.model, plan, on_step=progress.step)
+                fault = self.faults.next_fault()
+                raise_fault(fault)
+                designs = corrupt_output(fault, generate_designs(self.model, plan, on_step=progress.step))
+                check_designs(designs)
             with progress.stage("style"):
                 designs = style_designs(designs, style, plan.seeds, request.transparent_background, request.print_size)
             with progress.stage("mockups"):
@@ -134,7 +158,7 @@ class DesignWorker:
                 progress_webhooks.close()
             with progress.stage("webhook"):
                 if request.webhook_url or self.settings.webhook_url:
-                    event = {**self._identity(job, request.design_id), **result}
+                    event = {**self._identity(job, request.design_id), **without_signed_urls(result)}
                     result["webhook"] = self._deliver(webhook, "design.completed", event)
             result["timings_ms"]["total"] = progress.total_ms()
             return result
@@ -162,7 +186,10 @@ class DesignWorker:
         """The configured storage, or the bucket of RunPod's per-job ``s3Config``."""
         if not job.get("s3Config"):
             return self.storage
-        return storage_for(S3Target.from_job(job["s3Config"], self.s3_target), self.settings)
+        target = S3Target.from_job(job["s3Config"], self.s3_target)
+        redact_secret(target.secret_access_key)
+        redact_secret(target.access_key_id)
+        return storage_for(target, self.settings)
 
     def _webhook_for(self, job_url: str | None) -> WebhookSender | None:
         """The job's own URL (checked against the allowed hosts), else ``WEBHOOK_URL``; None without a secret."""

@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from worker.errors import ErrorCode, WorkerError
+
 # stage name -> (percent when it starts, percent when it ends)
 STAGES: dict[str, tuple[int, int]] = {
     "validate": (0, 2),
@@ -26,15 +28,36 @@ ProgressSink = Callable[[dict[str, Any]], None]
 
 
 class JobProgress:
-    """Reports each stage as it starts, denoising steps at most once per ``interval_s``, and times stages."""
+    """Reports each stage as it starts, denoising steps at most once per ``interval_s``, and times stages.
 
-    def __init__(self, sink: ProgressSink, interval_s: float = 1.0, clock: Callable[[], float] = time.monotonic):
+    It also keeps the job's time budget: a stage or a denoising step that starts after ``budget_s``
+    ends the job with ``timeout`` (raising from diffusers' step callback stops the pipeline).
+    """
+
+    def __init__(
+        self,
+        sink: ProgressSink,
+        interval_s: float = 1.0,
+        budget_s: float = float("inf"),
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self._sinks = [sink]
         self._interval_s = interval_s
         self._clock = clock
         self._last_step_report = float("-inf")
         self._started = time.perf_counter()
+        self._deadline = clock() + budget_s
+        self._budget_s = budget_s
         self.timings_ms: dict[str, int] = {}
+
+    def remaining_s(self) -> float:
+        return max(0.0, self._deadline - self._clock())
+
+    def check_deadline(self) -> None:
+        if self._clock() > self._deadline:
+            raise WorkerError(
+                ErrorCode.TIMEOUT, f"the job ran longer than its {self._budget_s:g} s budget (JOB_TIMEOUT_S)"
+            )
 
     def add_sink(self, sink: ProgressSink) -> None:
         """Send the same updates somewhere else too (the progress webhooks)."""
@@ -46,6 +69,7 @@ class JobProgress:
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
+        self.check_deadline()
         self._send({"stage": name, "percent": STAGES[name][0]})
         started = time.perf_counter()
         try:
@@ -55,6 +79,7 @@ class JobProgress:
 
     def step(self, done: int, total: int) -> None:
         """Called from the denoising loop; the last step is always reported."""
+        self.check_deadline()
         now = self._clock()
         if done < total and now - self._last_step_report < self._interval_s:
             return

@@ -16,6 +16,7 @@ from worker.errors import ErrorCode, WorkerError
 
 MAX_SEED = 2**32 - 1
 DESIGN_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+MODEL_LEVEL_FIELDS = {"prompt_required": "prompt", "too_many_pixels": "num_designs"}
 Dimension = Annotated[int, Field(ge=256, le=2048, multiple_of=16)]
 
 
@@ -97,6 +98,18 @@ class JobInput(BaseModel):
         return chosen
 
     @model_validator(mode="after")
+    def _output_within_bounds(self, info: ValidationInfo) -> JobInput:
+        limit = (info.context or {}).get("max_output_pixels")
+        total = self.num_designs * self.width * self.height
+        if limit is not None and total > limit:
+            raise PydanticCustomError(
+                "too_many_pixels",
+                "num_designs x width x height is {total} pixels; at most {limit}",
+                {"total": total, "limit": limit},
+            )
+        return self
+
+    @model_validator(mode="after")
     def _prompt_or_image(self) -> JobInput:
         if self.image is None and self.prompt is None:
             raise PydanticCustomError("prompt_required", "required when there is no image")
@@ -121,7 +134,9 @@ def _describe(error: dict[str, Any]) -> dict[str, Any]:
     return {"field": field, "message": message}
 
 
-def parse_job_input(raw: Any, styles: list[str], products: dict[str, list[str]]) -> JobInput:
+def parse_job_input(
+    raw: Any, styles: list[str], products: dict[str, list[str]], max_output_pixels: int | None = None
+) -> JobInput:
     """Validate ``job["input"]``; every problem becomes one ``invalid_input`` error listing all fields.
 
     ``products`` maps each product name of the mockup catalog to its colour variants.
@@ -131,7 +146,8 @@ def parse_job_input(raw: Any, styles: list[str], products: dict[str, list[str]])
             ErrorCode.INVALID_INPUT, "input must be a JSON object", [{"field": "input", "message": "must be an object"}]
         )
     try:
-        return JobInput.model_validate(raw, context={"styles": styles, "products": products})
+        context = {"styles": styles, "products": products, "max_output_pixels": max_output_pixels}
+        return JobInput.model_validate(raw, context=context)
     except ValidationError as exc:
         details = [_describe(error) for error in exc.errors(include_url=False)]
         summary = "; ".join(f"{d['field']}: {d['message']}" for d in details)

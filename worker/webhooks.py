@@ -24,13 +24,14 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import requests
 from standardwebhooks import Webhook
 
 from worker.config import Settings
 from worker.errors import invalid_input
+from worker.inputs import check_url
 
 log = logging.getLogger(__name__)
 
@@ -59,15 +60,34 @@ def verify(body: bytes | str, headers: Mapping[str, str], secret: str) -> dict[s
 
 
 def check_webhook_url(url: str, settings: Settings) -> str:
-    """A job's own webhook URL must use an allowed host (``WEBHOOK_ALLOWED_HOSTS``), over https."""
-    parts = urlsplit(url)
-    if parts.scheme != "https" and not (parts.scheme == "http" and settings.allow_http_urls):
-        raise invalid_input("webhook_url must use https://", "webhook_url")
-    host = (parts.hostname or "").lower()
+    """A job's own webhook URL: an allowed host (``WEBHOOK_ALLOWED_HOSTS``) and the image URLs' address rules."""
+    host, _, _ = check_url(url, settings, "webhook_url")
     allowed = settings.allowed_webhook_hosts
+    host = host.lower()
     if host not in allowed and not any(a.startswith("*.") and host.endswith(a[1:]) for a in allowed):
         raise invalid_input(f"webhook_url host {host!r} is not in WEBHOOK_ALLOWED_HOSTS", "webhook_url")
     return url
+
+
+def is_signed_url(url: str) -> bool:
+    query = parse_qs(urlsplit(url).query)
+    return any(name in query for name in ("X-Amz-Signature", "Signature", "X-Amz-Credential"))
+
+
+def without_signed_urls(result: dict[str, Any]) -> dict[str, Any]:
+    """The result for a webhook body: presigned URLs are dropped (each entry keeps its ``key``).
+
+    A signature belongs only in the job's own result; the app can presign a key itself.
+    """
+
+    def clean(entry: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in entry.items() if not (k == "url" and is_signed_url(v))}
+
+    return {
+        **result,
+        "designs": [clean(d) for d in result["designs"]],
+        "mockups": [clean(m) for m in result["mockups"]],
+    }
 
 
 def retry_after_seconds(response: requests.Response) -> float | None:
