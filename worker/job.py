@@ -132,9 +132,10 @@ class DesignWorker:
                 progress_webhooks = ProgressWebhooks(webhook, self._identity(job, request.design_id))
                 progress.add_sink(progress_webhooks)
             with progress.stage("load_input"):
-                photo = (
-                    load_photo(request.image, request.width, request.height, self.settings) if request.image else None
-                )
+                fetch_timeout_s = min(self.settings.input_fetch_timeout_s, max(progress.remaining_s(), 0.1))
+                photo = None
+                if request.image:
+                    photo = load_photo(request.image, request.width, request.height, self.settings, fetch_timeout_s)
             style = self.styles[request.style]
             plan = plan_generation(request, style, self.model, photo)
             with progress.stage("generate"):
@@ -166,9 +167,17 @@ class DesignWorker:
             log.info("job %s failed: %s", job.get("id"), err.code.value)
             response = err.to_response()
         except torch.OutOfMemoryError:
-            torch.cuda.empty_cache()
+            log.warning("job %s ran out of GPU memory", job.get("id"))
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
             response = WorkerError(
                 ErrorCode.OUT_OF_MEMORY, "the GPU ran out of memory; try a smaller size or fewer designs"
+            ).to_response()
+        except torch.AcceleratorError as exc:
+            # A CUDA error leaves the context unusable: this worker must not take another job.
+            log.error("job %s hit a GPU error, asking RunPod to replace the worker: %s", job.get("id"), exc)
+            response = WorkerError(
+                ErrorCode.GPU_ERROR, "the GPU failed during the job; retry it on another worker", refresh_worker=True
             ).to_response()
         except Exception:
             log.exception("job %s failed with an unexpected error", job.get("id"))
