@@ -13,7 +13,9 @@ DEFAULT_MODEL_ID = "black-forest-labs/FLUX.1-schnell"
 class Settings(BaseSettings):
     """Environment variables map to fields by name, case-insensitively (``MODEL_ID`` -> ``model_id``)."""
 
-    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", protected_namespaces=())
+    model_config = SettingsConfigDict(
+        case_sensitive=False, extra="ignore", protected_namespaces=(), env_ignore_empty=True
+    )
 
     model_id: str = Field(DEFAULT_MODEL_ID, description="Hugging Face repo id or local folder of a FLUX.1 model")
     model_revision: str | None = Field(None, description="branch, tag or commit of MODEL_ID on the Hub")
