@@ -28,3 +28,28 @@ def test_upload_benchmark_runs(capsys):
     bench_upload.main(["--repeats", "1"])
     report = capsys.readouterr().out
     assert "parallel (worker)" in report and "sequential" in report
+
+
+def test_speed_benchmark_runs_the_same_code_on_the_tiny_model(capsys):
+    from bench import speed as bench_speed
+
+    report = bench_speed.main(
+        [
+            "--device",
+            "cpu",
+            "--scale",
+            "tiny",
+            "--size",
+            "256",
+            "--repeats",
+            "1",
+            "--families",
+            "schnell",
+            "--variants",
+            "baseline,fused_qkv",
+        ]
+    )
+    assert [row["variant"] for row in report["rows"]] == ["baseline", "fused_qkv"]
+    assert report["rows"][0]["ratio_to_baseline"] == 1.0
+    assert all(row["total_s"] > 0 and "per_step_s" in row for row in report["rows"])
+    assert "vae_decode_s" in report["rows"][0] and "text_encoding_s" in report["rows"][0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,6 +38,19 @@ class Settings(BaseSettings):
     input_fetch_timeout_s: float = Field(15.0, gt=0, description="connect and read timeout for image URLs")
 
     progress_interval_s: float = Field(1.0, ge=0, description="least time between two denoising progress updates")
+
+    # --- speed (worker/speed.py), applied at cold start ---
+    fuse_qkv: bool = Field(True, description="fuse the attention's query/key/value projections")
+    vae_channels_last: bool = Field(True, description="VAE convolutions in channels-last layout")
+    attention_backend: str = Field(
+        "native", description="diffusers attention backend: native, flash, _native_cudnn, xformers"
+    )
+    quantize: Literal["none", "fp8"] = Field(
+        "none", description="fp8: transformer in fp8 via torchao (changes outputs)"
+    )
+    compile: bool = Field(False, description="regional torch.compile of the transformer's repeated blocks")
+    compile_cache_dir: Path | None = Field(None, description="where compiled artifacts are kept across restarts")
+    warmup_sizes: str = Field("", description="WIDTHxHEIGHT,... generated once at cold start")
 
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
 

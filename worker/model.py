@@ -12,6 +12,7 @@ import torch
 from diffusers import FluxImg2ImgPipeline, FluxKontextPipeline, FluxPipeline
 
 from worker.config import Settings
+from worker.speed import apply_speed_settings, warm_up
 
 log = logging.getLogger(__name__)
 
@@ -95,13 +96,20 @@ def load_model(settings: Settings) -> LoadedModel:
     text_to_image.to(device)
     text_to_image.set_progress_bar_config(disable=True)
     family = detect_family(model_index.get("_class_name", ""), text_to_image.transformer.config)
+    speedups = apply_speed_settings(text_to_image, settings, family)
     image_to_image = FluxImg2ImgPipeline.from_pipe(text_to_image)
     kontext = FluxKontextPipeline.from_pipe(text_to_image) if family == "kontext" else None
     for pipe in (image_to_image, kontext):
         if pipe is not None:
             pipe.set_progress_bar_config(disable=True)
 
-    log.info("model loaded in %.1f s: family %s", time.perf_counter() - started, family)
+    warm_up(text_to_image, settings, family, FAMILY_DEFAULTS[family].max_sequence_length)
+    log.info(
+        "model ready in %.1f s: family %s, %s",
+        time.perf_counter() - started,
+        family,
+        ", ".join(speedups) or "no speed settings",
+    )
     return LoadedModel(
         text_to_image=text_to_image,
         image_to_image=image_to_image,
