@@ -150,35 +150,29 @@ if [ "$SKIP_BUILD" = 0 ]; then
   fi
 fi
 
-# 2. Template: update the one called $NAME, else create it.
-template_body=$(json_body template)
-template_id=""
-if [ "$DRY_RUN" = 0 ]; then
-  template_id=$(api GET /templates | id_by_name templates)
-else
-  api GET /templates
-fi
-if [ -n "$template_id" ]; then
-  api PATCH "/templates/$template_id" "$template_body" >/dev/null
-else
-  created=$(api POST /templates "$template_body")
-  [ "$DRY_RUN" = 1 ] && template_id="<new template id>" || template_id=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])' <<<"$created")
-fi
+# Update the item called $NAME under PATH (a v2 list answered as {LIST_KEY: [...]}), else create it.
+# Prints its id (a placeholder in a dry run, where nothing is created).
+upsert() {
+  local path=$1 list_key=$2 body=$3 id=""
+  if [ "$DRY_RUN" = 0 ]; then
+    id=$(api GET "$path" | id_by_name "$list_key")
+  else
+    api GET "$path"
+  fi
+  if [ -n "$id" ]; then
+    api PATCH "$path/$id" "$body" >/dev/null
+  elif [ "$DRY_RUN" = 1 ]; then
+    api POST "$path" "$body"
+    id="<new ${list_key%s} id>"
+  else
+    id=$(api POST "$path" "$body" | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
+  fi
+  echo "$id"
+}
 
-# 3. Endpoint: the same, bound to the template.
-endpoint_body=$(json_body endpoint "$template_id")
-endpoint_id=""
-if [ "$DRY_RUN" = 0 ]; then
-  endpoint_id=$(api GET /serverless | id_by_name endpoints)
-else
-  api GET /serverless
-fi
-if [ -n "$endpoint_id" ]; then
-  api PATCH "/serverless/$endpoint_id" "$endpoint_body" >/dev/null
-else
-  created=$(api POST /serverless "$endpoint_body")
-  [ "$DRY_RUN" = 1 ] || endpoint_id=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])' <<<"$created")
-fi
+# 2. The template, then 3. the endpoint bound to it.
+template_id=$(upsert /templates templates "$(json_body template)")
+endpoint_id=$(upsert /serverless endpoints "$(json_body endpoint "$template_id")")
 
 if [ "$DRY_RUN" = 1 ]; then
   echo "dry run: nothing was built, pushed or sent"

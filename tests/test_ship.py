@@ -128,3 +128,48 @@ def test_bad_arguments_are_refused_before_anything_runs(args, api_key, message):
     result = deploy(*args, api_key=api_key)
     assert result.returncode == 2
     assert message in result.stderr
+
+
+def deploy_against(httpserver, *, existing: bool) -> tuple[subprocess.CompletedProcess, list]:
+    """deploy.sh for real, against a loopback server answering as RunPod's v2 API would."""
+    from werkzeug import Response
+
+    templates = [{"id": "tpl1", "name": "pet-merch-worker"}] if existing else []
+    endpoints = [{"id": "ep1", "name": "pet-merch-worker"}] if existing else []
+    httpserver.expect_request("/v2/templates", method="GET").respond_with_json({"templates": templates})
+    httpserver.expect_request("/v2/serverless", method="GET").respond_with_json({"endpoints": endpoints})
+    for path in ("/v2/templates", "/v2/serverless", "/v2/templates/tpl1", "/v2/serverless/ep1"):
+        new_id = "tpl9" if "templates" in path else "ep9"
+        httpserver.expect_request(path, method="POST").respond_with_response(Response(json.dumps({"id": new_id}), 201))
+        httpserver.expect_request(path, method="PATCH").respond_with_json({"id": path.rsplit("/", 1)[-1]})
+    env = {
+        "PATH": os.environ["PATH"],
+        "RUNPOD_API_KEY": "rp_secret_key_42",
+        "RUNPOD_API_URL": httpserver.url_for("/v2"),
+    }
+    result = run("bash", "deploy.sh", "--skip-build", "--image", "ghcr.io/acme/w:2", env=env)
+    calls = [(request.method, request.path, request.get_json(silent=True), request.headers.get("Authorization"))
+             for request, _ in httpserver.log]  # fmt: skip
+    return result, calls
+
+
+def test_first_deploy_creates_and_binds_the_endpoint_to_the_new_template(httpserver):
+    result, calls = deploy_against(httpserver, existing=False)
+    assert result.returncode == 0, result.stderr
+    assert [(method, path) for method, path, _, _ in calls] == [
+        ("GET", "/v2/templates"), ("POST", "/v2/templates"), ("GET", "/v2/serverless"), ("POST", "/v2/serverless"),
+    ]  # fmt: skip
+    assert calls[3][2]["templateId"] == "tpl9"
+    assert all(auth == "Bearer rp_secret_key_42" for *_, auth in calls)
+    assert "rp_secret_key_42" not in result.stdout + result.stderr
+    assert "endpoint pet-merch-worker: ep9" in result.stdout
+
+
+def test_a_rerun_updates_in_place(httpserver):
+    result, calls = deploy_against(httpserver, existing=True)
+    assert result.returncode == 0, result.stderr
+    assert [(method, path) for method, path, _, _ in calls] == [
+        ("GET", "/v2/templates"), ("PATCH", "/v2/templates/tpl1"), ("GET", "/v2/serverless"), ("PATCH", "/v2/serverless/ep1"),
+    ]  # fmt: skip
+    assert calls[1][2]["image"] == "ghcr.io/acme/w:2"
+    assert calls[3][2]["templateId"] == "tpl1"
