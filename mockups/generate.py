@@ -38,6 +38,20 @@ def polygon(points: Polygon) -> Callable[[ImageDraw.ImageDraw, float], None]:
     return lambda d, s: d.polygon([(x * s, y * s) for x, y in points], fill=255)
 
 
+def ellipse_px(left: float, top: float, right: float, bottom: float) -> Callable[[ImageDraw.ImageDraw, float], None]:
+    """An ellipse by its bounding box in base-photo pixels, drawn on the supersampled canvas."""
+    return lambda d, _: d.ellipse([v * SUPERSAMPLE for v in (left, top, right, bottom)], fill=255)
+
+
+def rectangle_px(left: float, top: float, right: float, bottom: float) -> Callable[[ImageDraw.ImageDraw, float], None]:
+    return lambda d, _: d.rectangle([v * SUPERSAMPLE for v in (left, top, right, bottom)], fill=255)
+
+
+def all_of(*draws: Callable[[ImageDraw.ImageDraw, float], None]) -> Callable[[ImageDraw.ImageDraw, float], None]:
+    """Several shapes on one canvas (so their shared edges are anti-aliased once)."""
+    return lambda d, k: [draw(d, k) for draw in draws]
+
+
 def blur(a: np.ndarray, radius: float) -> np.ndarray:
     image = Image.fromarray(np.clip(a * 255, 0, 255).astype(np.uint8))
     return np.asarray(image.filter(ImageFilter.GaussianBlur(radius)), dtype=np.float32) / 255
@@ -196,76 +210,18 @@ def mug(size: int, seed: int) -> dict:
     cos_theta = np.cos(theta)
     body = shape_mask(
         s,
-        lambda d, k: (
-            d.rectangle(
-                [
-                    (axis_x - radius) * SUPERSAMPLE,
-                    top * SUPERSAMPLE,
-                    (axis_x + radius) * SUPERSAMPLE,
-                    bottom * SUPERSAMPLE,
-                ],
-                fill=255,
-            ),
-            d.ellipse(
-                [
-                    (axis_x - radius) * SUPERSAMPLE,
-                    (bottom - ellipse) * SUPERSAMPLE,
-                    (axis_x + radius) * SUPERSAMPLE,
-                    (bottom + ellipse) * SUPERSAMPLE,
-                ],
-                fill=255,
-            ),
+        all_of(
+            rectangle_px(axis_x - radius, top, axis_x + radius, bottom),
+            ellipse_px(axis_x - radius, bottom - ellipse, axis_x + radius, bottom + ellipse),
         ),
     )
-    rim = shape_mask(
-        s,
-        lambda d, k: d.ellipse(
-            [
-                (axis_x - radius) * SUPERSAMPLE,
-                (top - ellipse) * SUPERSAMPLE,
-                (axis_x + radius) * SUPERSAMPLE,
-                (top + ellipse) * SUPERSAMPLE,
-            ],
-            fill=255,
-        ),
-    )
+    rim = shape_mask(s, ellipse_px(axis_x - radius, top - ellipse, axis_x + radius, top + ellipse))
     inside = shape_mask(
-        s,
-        lambda d, k: d.ellipse(
-            [
-                (axis_x - radius * 0.93) * SUPERSAMPLE,
-                (top - ellipse * 0.8) * SUPERSAMPLE,
-                (axis_x + radius * 0.93) * SUPERSAMPLE,
-                (top + ellipse * 0.8) * SUPERSAMPLE,
-            ],
-            fill=255,
-        ),
+        s, ellipse_px(axis_x - radius * 0.93, top - ellipse * 0.8, axis_x + radius * 0.93, top + ellipse * 0.8)
     )
     hx, hy = axis_x + radius * 1.02, (top + bottom) / 2
-    handle = shape_mask(
-        s,
-        lambda d, k: d.ellipse(
-            [
-                (hx - 0.09 * s) * SUPERSAMPLE,
-                (hy - 0.16 * s) * SUPERSAMPLE,
-                (hx + 0.13 * s) * SUPERSAMPLE,
-                (hy + 0.16 * s) * SUPERSAMPLE,
-            ],
-            fill=255,
-        ),
-    )
-    hole = shape_mask(
-        s,
-        lambda d, k: d.ellipse(
-            [
-                (hx - 0.03 * s) * SUPERSAMPLE,
-                (hy - 0.10 * s) * SUPERSAMPLE,
-                (hx + 0.075 * s) * SUPERSAMPLE,
-                (hy + 0.10 * s) * SUPERSAMPLE,
-            ],
-            fill=255,
-        ),
-    )
+    handle = shape_mask(s, ellipse_px(hx - 0.09 * s, hy - 0.16 * s, hx + 0.13 * s, hy + 0.16 * s))
+    hole = shape_mask(s, ellipse_px(hx - 0.03 * s, hy - 0.10 * s, hx + 0.075 * s, hy + 0.10 * s))
     handle = np.clip(handle - hole, 0, 1) * (1 - body)
     cup = np.clip(np.maximum(body, rim), 0, 1)
     light_angle = math.radians(-35)
@@ -351,23 +307,16 @@ def phone_case(size: int, seed: int) -> dict:
     bump = shape_mask(
         s, lambda d, k: d.rounded_rectangle([v * SUPERSAMPLE for v in bump_box], 0.03 * s * SUPERSAMPLE, fill=255)
     )
+    lens_centres = ((0.405 * s, 0.195 * s), (0.465 * s, 0.195 * s), (0.405 * s, 0.26 * s))
+    lens_radius = 0.025 * s
     lenses = shape_mask(
         s,
-        lambda d, k: [
-            d.ellipse(
-                [
-                    (cx - 0.025 * s) * SUPERSAMPLE,
-                    (cy - 0.025 * s) * SUPERSAMPLE,
-                    (cx + 0.025 * s) * SUPERSAMPLE,
-                    (cy + 0.025 * s) * SUPERSAMPLE,
-                ],
-                fill=255,
-            )
-            for cx, cy in ((0.405 * s, 0.195 * s), (0.465 * s, 0.195 * s), (0.405 * s, 0.26 * s))
-        ],
+        all_of(
+            *(ellipse_px(x - lens_radius, y - lens_radius, x + lens_radius, y + lens_radius) for x, y in lens_centres)
+        ),
     )
     yy, xx = np.mgrid[0:s, 0:s].astype(np.float32) / s
-    rim = np.clip(case - blur(case, 6) * 0.0 - (blur(case, 10) > 0.97), 0, 1)
+    rim = np.clip(case - (blur(case, 10) > 0.97), 0, 1)
     shading = np.where(case > 0, 0.82 + 0.18 * (1 - (xx - 0.4)) * (1 - 0.3 * yy), 1).astype(np.float32)
     shading *= 1 - 0.35 * rim
     highlight = (np.clip(np.exp(-((xx - 0.36 - 0.02 * yy) ** 2) / 0.0004) * 0.4, 0, 1) * case).astype(np.float32)
