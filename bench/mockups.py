@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageChops
 
-from bench.timing import machine_description, median_seconds
+from bench.timing import add_common_arguments, machine_description, median_seconds
 from worker.encode import encode_batch
 from worker.mockups import BUILTIN_MOCKUPS_DIR, MockupRequest, composite_mockups, load_templates
 
@@ -79,9 +79,7 @@ class PillowMockups:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", type=int, default=1024)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    add_common_arguments(parser)
     args = parser.parse_args(argv)
 
     templates = load_templates(BUILTIN_MOCKUPS_DIR, device=torch.device(args.device))

@@ -14,16 +14,14 @@ import numpy as np
 import torch
 
 from bench import reference_styles
-from bench.timing import machine_description, median_seconds
+from bench.timing import add_common_arguments, machine_description, median_seconds
 from worker.styles import BUILTIN_STYLES_DIR, load_styles
 from worker.stylize import style_designs
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", type=int, default=1024)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    add_common_arguments(parser)
     args = parser.parse_args(argv)
 
     styles = load_styles(BUILTIN_STYLES_DIR)

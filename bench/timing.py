@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import platform
 import statistics
 import time
@@ -29,3 +30,12 @@ def machine_description(device: str) -> str:
     if device.startswith("cuda"):
         return f"{torch.cuda.get_device_name()} (torch {torch.__version__}, CUDA {torch.version.cuda})"
     return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads (torch {torch.__version__})"
+
+
+def add_common_arguments(parser: argparse.ArgumentParser, size: int = 1024, repeats: int = 5) -> None:
+    """``--size``, ``--repeats`` and ``--device`` (CUDA when present), as every benchmark takes them."""
+    parser.add_argument("--size", type=int, default=size, help=f"design edge in pixels (default {size})")
+    parser.add_argument(
+        "--repeats", type=int, default=repeats, help=f"timed repeats after a warm-up (default {repeats})"
+    )
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
