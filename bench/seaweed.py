@@ -17,6 +17,16 @@ from pathlib import Path
 from botocore.exceptions import BotoCoreError, ClientError
 
 
+def stop_process(process: subprocess.Popen, timeout_s: float) -> None:
+    """SIGTERM, then SIGKILL if it is still running after ``timeout_s``."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -73,12 +83,7 @@ class SeaweedS3:
         return sorted(item["Key"] for item in listed.get("Contents", []))
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process, timeout_s=5)
         self._log.close()
         for port in self.ports.values():  # it leaves unix sockets behind
             for sock in Path("/tmp").glob(f"seaweedfs-*-{port}.sock"):

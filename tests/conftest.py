@@ -18,7 +18,7 @@ import pytest
 import requests
 from PIL import Image
 
-from bench.seaweed import S3_ACCESS_KEY, S3_SECRET_KEY, SeaweedS3
+from bench.seaweed import S3_ACCESS_KEY, S3_SECRET_KEY, SeaweedS3, stop_process
 from models.tiny import save_tiny_flux
 from worker import DesignWorker
 from worker.config import Settings
@@ -141,11 +141,7 @@ class ApiServer:
         return self.log_path.read_text()
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        stop_process(self.process, timeout_s=10)
         self._log.close()
 
 
