@@ -20,7 +20,7 @@ from PIL import Image, ImageChops
 
 from bench.timing import add_common_arguments, machine_description, median_seconds
 from worker.encode import encode_batch
-from worker.mockups import BUILTIN_MOCKUPS_DIR, MockupRequest, composite_mockups, load_templates
+from worker.products import BUILTIN_MOCKUPS_DIR, MockupRequest, composite_mockups, load_templates
 
 
 def perspective_coefficients(output_quad: list, input_size: tuple[int, int]) -> list[float]:

@@ -172,7 +172,7 @@ def job_besides_denoising(device: str) -> dict[str, float]:
     from bench.seaweed import S3_ACCESS_KEY, S3_SECRET_KEY, SeaweedS3
     from tests.synthetic import pet_on_plain_background
     from worker.encode import encode_batch
-    from worker.mockups import BUILTIN_MOCKUPS_DIR, MockupRequest, composite_mockups, load_templates
+    from worker.products import BUILTIN_MOCKUPS_DIR, MockupRequest, composite_mockups, load_templates
     from worker.storage import Artifact, S3Storage, S3Target
     from worker.styles import BUILTIN_STYLES_DIR, load_styles
     from worker.stylize import style_designs

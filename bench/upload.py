@@ -20,7 +20,7 @@ from bench.timing import median_seconds
 from tests.synthetic import pet_on_plain_background
 from worker.config import Settings
 from worker.encode import CONTENT_TYPES, encode_batch
-from worker.mockups import BUILTIN_MOCKUPS_DIR, MockupRequest, composite_mockups, load_templates
+from worker.products import BUILTIN_MOCKUPS_DIR, MockupRequest, composite_mockups, load_templates
 from worker.storage import Artifact, S3Storage, S3Target, design_key, mockup_key
 from worker.styles import BUILTIN_STYLES_DIR, load_styles
 from worker.stylize import style_designs

@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 from tests.conftest import run_job, small_job
 from worker import DesignWorker
 from worker.config import Settings
-from worker.mockups import BUILTIN_MOCKUPS_DIR, MockupRequest, composite_mockups, load_templates
+from worker.products import BUILTIN_MOCKUPS_DIR, MockupRequest, composite_mockups, load_templates
 
 TEMPLATES = load_templates(BUILTIN_MOCKUPS_DIR, device=torch.device("cpu"))
 MARKERS = [(0.3, 0.3), (0.7, 0.35), (0.5, 0.7)]

@@ -20,8 +20,8 @@ from worker.faults import FaultPlan, corrupt_output, raise_fault
 from worker.generate import GenerationPlan, generate_designs
 from worker.inputs import load_photo
 from worker.logs import bind_job, redact_secret
-from worker.mockups import BUILTIN_MOCKUPS_DIR, MockupRequest, MockupTemplate, composite_mockups, load_templates
 from worker.model import LoadedModel, load_model
+from worker.products import BUILTIN_MOCKUPS_DIR, MockupRequest, MockupTemplate, composite_mockups, load_templates
 from worker.progress import JobProgress, ProgressSink
 from worker.schema import MAX_SEED, JobInput, parse_job_input
 from worker.storage import Artifact, S3Target, Storage, StoredArtifact, design_key, mockup_key, storage_for

@@ -29,9 +29,10 @@ from typing import Any
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from worker.catalog import CatalogError, load_catalog
 from worker.filters import FILTERS, FilterContext
 
-BUILTIN_STYLES_DIR = Path(__file__).parent / "styles"
+BUILTIN_STYLES_DIR = Path(__file__).parent
 PLAIN_BACKGROUND = "isolated on a plain white background"
 
 
@@ -107,34 +108,19 @@ class Style(BaseModel):
             raise ValueError("the filter chain does not return a finite image of the input's shape")
 
 
-class CatalogError(ValueError):
-    """A style file that cannot be used; raised at cold start so the fitness check fails."""
+def load_style(path: Path) -> Style:
+    """One style file, its filter chain dry-run on a small image."""
+    try:
+        style = Style(name=path.stem.lower(), **tomllib.loads(path.read_text(encoding="utf-8")))
+        style.dry_run()
+    except (tomllib.TOMLDecodeError, ValidationError, KeyError, ValueError, IndexError, TypeError, RuntimeError) as exc:
+        raise CatalogError(str(exc)) from exc
+    return style
 
 
 def load_styles(*folders: Path | None) -> dict[str, Style]:
-    """Read every ``*.toml`` in the folders; a later folder's style replaces an earlier one of the same name."""
-    styles: dict[str, Style] = {}
-    for folder in folders:
-        if folder is None:
-            continue
-        if not folder.is_dir():
-            raise CatalogError(f"styles folder {folder} does not exist")
-        for path in sorted(folder.glob("*.toml")):
-            try:
-                data = tomllib.loads(path.read_text(encoding="utf-8"))
-                style = Style(name=path.stem.lower(), **data)
-                style.dry_run()
-                styles[style.name] = style
-            except (
-                tomllib.TOMLDecodeError,
-                ValidationError,
-                KeyError,
-                ValueError,
-                IndexError,
-                TypeError,
-                RuntimeError,
-            ) as exc:
-                raise CatalogError(f"style file {path}: {exc}") from exc
+    """Every ``*.toml`` in the folders; a later folder's style replaces an earlier one of the same name."""
+    styles = load_catalog(folders, "*.toml", load_style, lambda path: path.stem.lower(), "style file")
     if not styles:
         raise CatalogError("the style catalog is empty")
     return styles

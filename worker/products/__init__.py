@@ -1,4 +1,4 @@
-"""Product mockups: the design composited onto product photos, in torch on the model's device.
+"""Product templates and mockups: the design composited onto product photos, in torch on the model's device.
 
 A template (``mockups/<product>/template.json`` plus images, see ``mockups/README.md``) is validated and
 loaded to the device once, at cold start, where its placement becomes a sampling grid: for every pixel
@@ -23,9 +23,10 @@ import torch.nn.functional as F
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from worker.catalog import CatalogError, load_catalog
 from worker.filters import parse_color
 
-BUILTIN_MOCKUPS_DIR = Path(__file__).resolve().parent.parent / "mockups"
+BUILTIN_MOCKUPS_DIR = Path(__file__).resolve().parents[2] / "mockups"
 MIN_LONG_EDGE = 1600
 Point = tuple[float, float]
 
@@ -99,8 +100,7 @@ class TemplateSpec(BaseModel):
         return self
 
 
-class TemplateError(ValueError):
-    """A template that cannot be used; raised at cold start so the fitness check fails."""
+TemplateError = CatalogError  # a template that cannot be used; raised at cold start
 
 
 @dataclass
@@ -251,19 +251,13 @@ def load_template(folder: Path, device: torch.device) -> MockupTemplate:
 
 def load_templates(*folders: Path | None, device: torch.device) -> dict[str, MockupTemplate]:
     """Every ``<folder>/<product>/template.json``; a later folder's product replaces an earlier one."""
-    templates: dict[str, MockupTemplate] = {}
-    for folder in folders:
-        if folder is None:
-            continue
-        if not folder.is_dir():
-            raise TemplateError(f"mockups folder {folder} does not exist")
-        for path in sorted(folder.glob("*/template.json")):
-            product = path.parent.name.lower()
-            try:
-                templates[product] = load_template(path.parent, device)
-            except TemplateError as exc:
-                raise TemplateError(f"mockup template {path.parent}: {exc}") from None
-    return templates
+    return load_catalog(
+        folders,
+        "*/template.json",
+        lambda path: load_template(path.parent, device),
+        lambda path: path.parent.name.lower(),
+        "mockup template",
+    )
 
 
 # --- compositing --------------------------------------------------------------------------------------
