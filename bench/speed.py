@@ -1,296 +1,327 @@
-"""FLUX.1 speed: the plain diffusers baseline and each worker speed setting, alone and combined, in one run.
+"""FLUX.1 speed as the worker serves it: the handler's own job, per configuration, each in a fresh process.
 
-    python -m bench.speed                                  # CUDA: real-size FLUX.1, random weights, 1024x1024
-    MODEL_ID=/path/to/FLUX.1-dev python -m bench.speed     # real weights instead
-    python -m bench.speed --scale tiny --size 256          # the tiny model on the CPU (CI's smoke run)
-    python -m bench.speed --cold-start                     # also: process start to ready, with/without compile cache
+    python -m bench.speed --json speed.json              # CUDA: real-size FLUX.1 (random weights), 1024x1024
+    MODEL_ID=/path/to/FLUX.1-dev python -m bench.speed   # real weights on local disk instead
+    python -m bench.speed --tiny --json out.json         # the tiny model on the CPU (the test suite runs this)
+    python -m bench.speed --configs defaults,recommended --families schnell
 
-Timing depends on shapes, not weight values, so the real-size model is built from FLUX.1's published
-configuration with random weights directly on the GPU (no download). Each variant gets a fresh pipeline;
-one warm-up generation first (compilation happens there), then the median of ``--repeats``, synchronised
-on CUDA. Reported per variant: prompt-to-decoded-image time for schnell (4 steps) and dev (28 steps) and
-the ratio to the plain diffusers baseline (``FluxPipeline(...).to("cuda")``, bf16, defaults); per-step
-transformer time; for the baseline and the combined settings, VAE decode, text encoding and peak GPU
-memory; for fp8, the relative L2 error of the transformer output against bf16 on the same inputs; and
-the job's work besides denoising (style, six mockups, encoding, upload to a local S3 server).
+Every configuration (a set of the worker's own settings, ``CONFIGS``) runs in a process of its own, so
+nothing leaks between them: it is configured through environment variables as on RunPod, cold-starts
+through ``DesignWorker.cold_start`` (``load_model``, as handler.py does) and runs the handler's job:
+validate, generate, style, six mockups, encode, upload to a local S3 server (SeaweedFS) and a signed
+webhook to a local receiver; once cold, then ``--repeats`` times. Reported for each: cold start
+(process start to ready, weights on local disk, warm-up included), the first job, the median of every
+stage of the job's own ``timings_ms``, the transformer's time (timed around each of its calls) and the
+job's time besides it, peak GPU memory, graphs compiled after warm-up, which settings took effect, and
+the speed-up of the worker's generate stage over plain diffusers (``FluxPipeline.from_pretrained(...)
+.to(device)``, defaults), measured in the same run. A compile configuration runs twice: with an empty
+compile cache, then with the cache the first run saved (fresh inductor cache both times, as on a new
+machine). Step-cache configurations report how far their design is from the uncached one, same seed.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import diffusers
-import torch
-from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
-from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
+import numpy as np
 
-from bench.timing import machine_description, median_seconds
-from models.tiny import build_clip_tokenizer, build_t5_tokenizer, build_tiny_flux
-from worker.config import Settings
-from worker.speed import apply_speed_settings
-
-STEPS = {"schnell": 4, "dev": 28}
-GUIDANCE = {"schnell": 0.0, "dev": 3.5}
-SEQUENCE = {"schnell": 256, "dev": 512}
-NO_SETTINGS = {"fuse_qkv": False, "vae_channels_last": False}
+JOB = {"style": "pop_art", "prompt": "a happy corgi wearing sunglasses", "seed": 42}
+RECOMMENDED = {"compile": True, "attention_backend": "_native_cudnn"}
 
 
-def variants(device: str) -> dict[str, dict[str, Any]]:
-    """Worker settings per variant; the baseline is the pipeline exactly as diffusers builds it."""
-    table: dict[str, dict[str, Any]] = {
-        "baseline": NO_SETTINGS,
-        "fused_qkv": {**NO_SETTINGS, "fuse_qkv": True},
-        "vae_channels_last": {**NO_SETTINGS, "vae_channels_last": True},
-        "compile": {**NO_SETTINGS, "compile": True},
+@dataclass(frozen=True)
+class Config:
+    """Worker settings (``Settings`` field names) for one run; ``compare_to``: the uncached twin."""
+
+    settings: dict[str, Any]
+    families: tuple[str, ...] = ("schnell", "dev")
+    cuda_only: bool = False
+    compile_cache: str | None = None  # None, "cold" (empty, then saved) or "warm" (the cold run's)
+    compare_to: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+CONFIGS = {
+    "defaults": Config({}),
+    "fused_qkv": Config({"fuse_qkv": True}),
+    "vae_channels_last": Config({"vae_channels_last": True}),
+    "cudnn": Config({"attention_backend": "_native_cudnn"}, cuda_only=True),
+    "compile": Config({"compile": True}, compile_cache="cold"),
+    "compile_warm_cache": Config({"compile": True}, compile_cache="warm"),
+    "recommended": Config(RECOMMENDED, cuda_only=True, compile_cache="cold"),
+    "recommended_warm_cache": Config(RECOMMENDED, cuda_only=True, compile_cache="warm"),
+    "recommended_fp8": Config({**RECOMMENDED, "quantize": "fp8"}, cuda_only=True, compile_cache="cold"),
+    "first_block_cache": Config({"step_cache": "first_block"}, families=("dev",), compare_to="defaults"),
+    "taylorseer": Config({"step_cache": "taylorseer"}, families=("dev",), compare_to="defaults"),
+    "recommended_first_block_cache": Config(
+        {**RECOMMENDED, "step_cache": "first_block"},
+        families=("dev",),
+        cuda_only=True,
+        compile_cache="cold",
+        compare_to="recommended",
+    ),
+}
+
+
+def environment_for(settings: dict[str, Any]) -> dict[str, str]:
+    """Settings as the environment variables that configure the worker on RunPod."""
+    return {
+        name.upper(): ("1" if value is True else "0" if value is False else str(value))
+        for name, value in settings.items()
     }
-    if device.startswith("cuda"):
-        table["attention_cudnn"] = {**NO_SETTINGS, "attention_backend": "_native_cudnn"}
-        table["combined"] = {
-            "fuse_qkv": True,
-            "vae_channels_last": True,
-            "attention_backend": "_native_cudnn",
-            "compile": True,
-        }
-        try:
-            import torchao  # noqa: F401
-
-            table["fp8"] = {**NO_SETTINGS, "quantize": "fp8"}
-            table["combined+fp8"] = {**table["combined"], "quantize": "fp8"}
-        except ImportError:
-            pass
-    else:
-        table["combined"] = {"fuse_qkv": True, "vae_channels_last": True, "compile": True}
-    return table
 
 
-def full_size_flux(family: str, device: str, dtype: torch.dtype) -> FluxPipeline:
-    """FLUX.1's published architecture (transformer, CLIP-L, T5-XXL encoder, VAE), random weights, on ``device``."""
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        with torch.device(device):
-            transformer = FluxTransformer2DModel(
-                in_channels=64, num_layers=19, num_single_layers=38, attention_head_dim=128, num_attention_heads=24,
-                joint_attention_dim=4096, pooled_projection_dim=768, guidance_embeds=family == "dev", axes_dims_rope=(16, 56, 56),
-            )  # fmt: skip
-            vae = AutoencoderKL(
-                down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
-                block_out_channels=(128, 256, 512, 512), layers_per_block=2, latent_channels=16, norm_num_groups=32,
-                sample_size=1024, scaling_factor=0.3611, shift_factor=0.1159, use_quant_conv=False, use_post_quant_conv=False,
-            )  # fmt: skip
-            clip = CLIPTextModel(CLIPTextConfig(hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
-                                                num_attention_heads=12, vocab_size=49408, projection_dim=768))  # fmt: skip
-            t5 = T5EncoderModel(T5Config(d_model=4096, d_ff=10240, d_kv=64, num_heads=64, num_layers=24, vocab_size=32128,
-                                         feed_forward_proj="gated-gelu", relative_attention_num_buckets=32))  # fmt: skip
-    finally:
-        torch.set_default_dtype(previous)
-    scheduler = FlowMatchEulerDiscreteScheduler(
-        shift=1.0, use_dynamic_shifting=family == "dev", base_shift=0.5, max_shift=1.15
-    )
-    return FluxPipeline(scheduler=scheduler, vae=vae, text_encoder=clip, tokenizer=build_clip_tokenizer(),
-                        text_encoder_2=t5, tokenizer_2=build_t5_tokenizer(), transformer=transformer)  # fmt: skip
+# --- child processes -------------------------------------------------------------------------------------
 
 
-def build_pipeline(scale: str, family: str, device: str, dtype: torch.dtype) -> FluxPipeline:
-    if os.environ.get("MODEL_ID"):
-        pipe = FluxPipeline.from_pretrained(os.environ["MODEL_ID"], dtype=dtype, local_files_only=True).to(device)
-    elif scale == "full":
-        pipe = full_size_flux(family, device, dtype)
-    else:
-        pipe = build_tiny_flux(schnell=family == "schnell").to(device=device, dtype=dtype)
+def child_job(spec: dict[str, Any]) -> dict[str, Any]:
+    """One configuration in this fresh process: cold start, the first job, then the repeats."""
+    import requests
+    import torch
+    from PIL import Image
+    from torch._dynamo.utils import counters
+
+    from worker import DesignWorker
+    from worker.config import Settings
+
+    worker = DesignWorker.cold_start(Settings())
+    if worker.startup_error is not None:
+        return {"error": worker.startup_error}
+    ready_s = time.time() - spec["started"]
+    transformer = worker.model.text_to_image.transformer
+    cuda = worker.model.device.type == "cuda"
+    spans: list[tuple[Any, Any]] = []
+
+    def before(_module, _args):
+        mark = torch.cuda.Event(enable_timing=True) if cuda else None
+        if mark is not None:
+            mark.record()
+        spans.append((mark if cuda else time.perf_counter(), None))
+
+    def after(_module, _args, _output):
+        start, _ = spans[-1]
+        if cuda:
+            end = torch.cuda.Event(enable_timing=True)
+            end.record()
+            spans[-1] = (start, end)
+        else:
+            spans[-1] = (start, time.perf_counter())
+
+    transformer.register_forward_pre_hook(before)
+    transformer.register_forward_hook(after)
+    graphs_at_ready = counters["stats"]["unique_graphs"]
+    job = {**JOB, "design_id": f"bench-{spec['name']}", "width": spec["size"], "height": spec["size"]}
+    runs = []
+    for index in range(spec["repeats"] + 1):
+        spans.clear()
+        started = time.perf_counter()
+        result = worker.run({"id": f"bench-{index}", "input": job}, lambda _update: None)
+        wall_s = time.perf_counter() - started
+        if "error" in result:
+            return {"error": result["error"]}
+        if cuda:
+            torch.cuda.synchronize()
+            transformer_s = sum(start.elapsed_time(end) for start, end in spans) / 1000
+        else:
+            transformer_s = sum(end - start for start, end in spans)
+        runs.append({"wall_s": wall_s, "transformer_s": transformer_s, "timings_ms": result["timings_ms"],
+                     "webhook_delivered": result.get("webhook", {}).get("delivered")})  # fmt: skip
+    design = requests.get(result["designs"][0]["url"], timeout=60).content
+    np.save(spec["design_path"], np.asarray(Image.open(io.BytesIO(design)).convert("RGBA")))
+    warm = runs[1:] or runs
+    stages = sorted({stage for run in warm for stage in run["timings_ms"]})
+    medians = {stage: statistics.median(run["timings_ms"].get(stage, 0) for run in warm) for stage in stages}
+    transformer_ms = statistics.median(run["transformer_s"] for run in warm) * 1000
+    return {
+        "cold_start_s": ready_s,
+        "first_job_s": runs[0]["wall_s"],
+        "stage_ms": medians,
+        "transformer_ms": transformer_ms,
+        "besides_transformer_ms": medians["total"] - transformer_ms,
+        "peak_gpu_gb": torch.cuda.max_memory_allocated() / 2**30 if cuda else None,
+        "graphs_compiled_after_ready": counters["stats"]["unique_graphs"] - graphs_at_ready,
+        "webhooks_delivered": all(run["webhook_delivered"] for run in runs),
+        "model": worker.model.describe(),
+        "dtype": str(worker.model.dtype).removeprefix("torch."),
+        "speed_settings": worker.model.speed_settings,
+    }
+
+
+def child_diffusers(spec: dict[str, Any]) -> dict[str, Any]:
+    """Plain diffusers, as its documentation loads FLUX.1: the baseline the worker's generate is compared to."""
+    import torch
+    from diffusers import FluxPipeline
+
+    from bench.timing import median_seconds
+    from worker.model import FAMILY_DEFAULTS, detect_family
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    pipe = FluxPipeline.from_pretrained(spec["model_dir"], torch_dtype=dtype, local_files_only=True).to(device)
     pipe.set_progress_bar_config(disable=True)
-    return pipe
+    family = detect_family(FluxPipeline.load_config(spec["model_dir"]).get("_class_name", ""), pipe.transformer.config)
+    defaults = FAMILY_DEFAULTS[family]
 
+    def generate() -> None:
+        pipe(JOB["prompt"], width=spec["size"], height=spec["size"], num_inference_steps=defaults.steps,
+             guidance_scale=defaults.guidance, max_sequence_length=defaults.max_sequence_length,
+             generator=torch.Generator("cpu").manual_seed(JOB["seed"]))  # fmt: skip
 
-def generate(pipe: FluxPipeline, family: str, size: int, steps: int) -> torch.Tensor:
-    with torch.inference_mode():
-        return pipe("a corgi wearing sunglasses, pop art", width=size, height=size, num_inference_steps=steps,
-                    guidance_scale=GUIDANCE[family], max_sequence_length=SEQUENCE[family],
-                    generator=torch.Generator("cpu").manual_seed(0), output_type="pt").images  # fmt: skip
-
-
-def transformer_inputs(pipe: FluxPipeline, family: str, size: int) -> dict[str, Any]:
-    """The transformer's inputs at the first denoising step, captured from a real call."""
-    captured: dict[str, Any] = {}
-
-    def grab(_module, args, kwargs):
-        if not captured:
-            captured.update({k: v.clone() if torch.is_tensor(v) else v for k, v in kwargs.items()})
-
-    handle = pipe.transformer.register_forward_pre_hook(grab, with_kwargs=True)
-    try:
-        generate(pipe, family, size, 1)
-    finally:
-        handle.remove()
-    return captured
-
-
-def measure_variant(name: str, overrides: dict, args: argparse.Namespace, family: str, dtype: torch.dtype) -> dict:
-    pipe = build_pipeline(args.scale, family, args.device, dtype)
-    reference_inputs = transformer_inputs(pipe, family, args.size) if "quantize" in overrides else None
-    reference_output = None
-    if reference_inputs is not None:
-        with torch.inference_mode():
-            reference_output = pipe.transformer(**reference_inputs)[0].float()
-    apply_speed_settings(pipe, Settings(**overrides), family)
-    steps = STEPS[family]
-    cuda = args.device.startswith("cuda")
-    if cuda:
-        torch.cuda.reset_peak_memory_stats()
-    total = median_seconds(lambda: generate(pipe, family, args.size, steps), args.repeats, warmup=1, device=args.device)
-    one_step = median_seconds(lambda: generate(pipe, family, args.size, 1), args.repeats, warmup=1, device=args.device)
-    row = {"variant": name, "family": family, "steps": steps, "total_s": total,
-           "per_step_s": (total - one_step) / max(steps - 1, 1)}  # fmt: skip
-    if name in ("baseline", "combined"):
-        latents = torch.randn(1, 16, args.size // 8, args.size // 8, device=args.device, dtype=dtype)
-        with torch.inference_mode():
-            row["vae_decode_s"] = median_seconds(lambda: pipe.vae.decode(latents), args.repeats, device=args.device)
-            row["text_encoding_s"] = median_seconds(
-                lambda: pipe.encode_prompt("a corgi", "a corgi", max_sequence_length=SEQUENCE[family]),
-                args.repeats,
-                device=args.device,
-            )
-    if cuda:
-        row["peak_memory_gb"] = torch.cuda.max_memory_allocated() / 2**30
-    if reference_inputs is not None and reference_output is not None:
-        with torch.inference_mode():
-            quantized = pipe.transformer(**reference_inputs)[0].float()
-        row["fp8_relative_l2"] = ((quantized - reference_output).norm() / reference_output.norm()).item()
-    return row  # the pipeline goes with this frame; the next variant starts from a fresh one
-
-
-def job_besides_denoising(device: str) -> dict[str, float]:
-    """Style, six mockups, encoding and upload to SeaweedFS for one 1024x1024 design, on ``device``."""
-    from bench.seaweed import S3_ACCESS_KEY, S3_SECRET_KEY, SeaweedS3
-    from tests.synthetic import pet_on_plain_background
-    from worker.encode import encode_batch
-    from worker.products import BUILTIN_MOCKUPS_DIR, MockupRequest, composite_mockups, load_templates
-    from worker.storage import Artifact, S3Storage, S3Target
-    from worker.styles import BUILTIN_STYLES_DIR, load_styles
-    from worker.stylize import style_designs
-
-    picture = pet_on_plain_background(1024)[0].to(device)
-    style = load_styles(BUILTIN_STYLES_DIR)["pop_art"]
-    templates = load_templates(BUILTIN_MOCKUPS_DIR, device=torch.device(device))
-    requests = [MockupRequest(name, t.default_color) for name, t in templates.items()]
-    design = style_designs(picture, style, [0], True, None)
-    mockups = torch.cat(composite_mockups(design, templates, requests))
-    times = {
-        "style_s": median_seconds(lambda: style_designs(picture, style, [0], True, None), 3, device=device),
-        "mockups_s": median_seconds(lambda: composite_mockups(design, templates, requests), 3, device=device),
-        "encode_s": median_seconds(lambda: (encode_batch(design, "png"), encode_batch(mockups, "webp")), 3),
+    seconds = median_seconds(generate, spec["repeats"], warmup=1, device=device)
+    return {
+        "generate_ms": seconds * 1000,
+        "peak_gpu_gb": torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else None,
     }
-    artifacts = [Artifact(f"bench/{i}", data, "image/webp") for i, data in enumerate(encode_batch(mockups, "webp"))]
-    artifacts.append(Artifact("bench/design.png", encode_batch(design, "png")[0], "image/png"))
-    with tempfile.TemporaryDirectory() as folder:
-        server = SeaweedS3(Path(folder))
+
+
+def run_child(kind: str, spec: dict[str, Any], env: dict[str, str], timeout_s: float) -> dict[str, Any]:
+    spec = {**spec, "started": time.time()}
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.speed", "--child", kind, json.dumps(spec)],
+        env=env, capture_output=True, text=True, timeout=timeout_s, cwd=Path(__file__).resolve().parent.parent,
+    )  # fmt: skip
+    if completed.returncode != 0:
+        return {"error": f"exit {completed.returncode}: {completed.stderr[-2000:]}"}
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+# --- the parent --------------------------------------------------------------------------------------------
+
+
+def design_difference(path_a: Path, path_b: Path) -> dict[str, float]:
+    a, b = (np.load(path).astype(np.float64) for path in (path_a, path_b))
+    mse = float(np.mean((a - b) ** 2))
+    return {
+        "mean_abs_diff_0_255": float(np.mean(np.abs(a - b))),
+        "psnr_db": 10 * np.log10(255**2 / mse) if mse else float("inf"),
+    }
+
+
+def prepare_model(args: argparse.Namespace, family: str, workdir: Path) -> str:
+    if os.environ.get("MODEL_ID"):
+        return os.environ["MODEL_ID"]
+    folder = workdir / f"model-{family}"
+    if args.tiny:
+        from models.tiny import save_tiny_flux
+
+        return str(save_tiny_flux(folder, schnell=family == "schnell"))
+    build = [sys.executable, "-m", "models.full_size", str(folder), "--family", family]
+    subprocess.run(build, check=True, cwd=Path(__file__).resolve().parent.parent)
+    return str(folder)
+
+
+def print_row(family: str, name: str, row: dict[str, Any]) -> None:
+    if "error" in row:
+        print(f"{family:<8} {name:<30} FAILED: {row['error'].strip().splitlines()[-1][:200]}", flush=True)
+        return
+    stages = row["stage_ms"]
+    extra = f"  vs uncached: {row['difference']['mean_abs_diff_0_255']:.2f}/255" if "difference" in row else ""
+    peak = f"{row['peak_gpu_gb']:5.1f} GB" if row["peak_gpu_gb"] is not None else "   -    "
+    print(f"{family:<8} {name:<30} {row['cold_start_s']:6.1f} s {row['first_job_s']:7.2f} s "
+          f"{stages['generate']:8.0f} {row['transformer_ms']:8.0f} {row['besides_transformer_ms']:8.0f} "
+          f"{stages.get('style', 0):6.0f} {stages.get('mockups', 0):6.0f} {stages.get('upload', 0):6.0f} "
+          f"{stages.get('webhook', 0):6.0f} {stages['total']:7.0f} {row['speedup_vs_diffusers']:5.2f}x {peak} "
+          f"{row['graphs_compiled_after_ready']:3d}{extra}", flush=True)  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tiny", action="store_true", help="the tiny random-weight model on the CPU")
+    parser.add_argument("--size", type=int, default=None, help="design edge in pixels (default 1024; --tiny 256)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed jobs after the first (default 3)")
+    parser.add_argument("--families", default="schnell,dev", help="with the random-weight models (default both)")
+    parser.add_argument("--configs", default=None, help=f"comma-separated subset of: {', '.join(CONFIGS)}")
+    parser.add_argument("--json", type=Path, default=None, help="write the figures here (after every configuration)")
+    parser.add_argument("--child-timeout", type=float, default=1800, help="seconds one configuration may take")
+    parser.add_argument("--child", nargs=2, metavar=("KIND", "SPEC"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        kind, spec = args.child
+        print(json.dumps((child_job if kind == "job" else child_diffusers)(json.loads(spec))))
+        return {}
+
+    import torch
+
+    from bench.timing import machine_description
+    from devkit.receiver import WebhookReceiver
+    from devkit.s3 import S3_ACCESS_KEY, S3_SECRET_KEY, SeaweedS3
+
+    cuda = torch.cuda.is_available() and not args.tiny
+    size = args.size or (256 if args.tiny else 1024)
+    chosen = args.configs.split(",") if args.configs else [n for n, c in CONFIGS.items() if cuda or not c.cuda_only]
+    unknown = set(chosen) - set(CONFIGS)
+    if unknown:
+        parser.error(f"unknown configuration(s): {', '.join(sorted(unknown))}")
+    families = ["real"] if os.environ.get("MODEL_ID") else args.families.split(",")
+    device = machine_description("cuda" if cuda else "cpu")
+    report: dict[str, Any] = {"device": device, "size": size, "repeats": args.repeats, "rows": []}
+    print(f"the worker's own job at {size}x{size} with six mockups, {args.repeats} timed after the first, on {device}")
+    print(f"{'family':<8} {'configuration':<30} {'cold':>8} {'1st job':>9} {'generate':>8} {'transf.':>8} "
+          f"{'besides':>8} {'style':>6} {'mockup':>6} {'upload':>6} {'hook':>6} {'total':>7} {'vs dif':>6} "
+          f"{'peak':>8} new graphs (ms unless said)")  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="bench-speed-") as temp, WebhookReceiver() as receiver:
+        workdir = Path(temp)
+        server = SeaweedS3(workdir / "s3")
         try:
-            target = S3Target("designs", server.endpoint, "us-east-1", S3_ACCESS_KEY, S3_SECRET_KEY)
-            storage = S3Storage(target, Settings(s3_bucket="designs", s3_path_style=True))
-            times["upload_s"] = median_seconds(lambda: storage.put_all(artifacts), 3)
+            base_env = {**os.environ, "HF_HUB_OFFLINE": "1", "LOG_LEVEL": "WARNING", "S3_BUCKET": "designs",
+                        "S3_ENDPOINT_URL": server.endpoint, "S3_PATH_STYLE": "1", "S3_REGION": "us-east-1",
+                        "BUCKET_ACCESS_KEY_ID": S3_ACCESS_KEY, "BUCKET_SECRET_ACCESS_KEY": S3_SECRET_KEY,
+                        "WEBHOOK_URL": receiver.url, "WEBHOOK_SECRET": "whsec_" + "YmVuY2gtc2VjcmV0LWJlbmNoLXNlY3JldA==",
+                        "ALLOW_HTTP_URLS": "1", "ALLOW_PRIVATE_URLS": "1", "WARMUP_SIZES": f"{size}x{size}"}  # fmt: skip
+            if not cuda:
+                base_env["DEVICE"] = "cpu"
+            for family in families:
+                names = [n for n in chosen if family == "real" or family in CONFIGS[n].families]
+                if not names:
+                    continue
+                model_dir = prepare_model(args, family, workdir)
+                spec = {"size": size, "repeats": args.repeats, "model_dir": model_dir}
+                env = {**base_env, "MODEL_ID": model_dir}
+                baseline = run_child("diffusers", spec, env, args.child_timeout)
+                report.setdefault("diffusers_baseline", {})[family] = baseline
+                for name in names:
+                    config = CONFIGS[name]
+                    child_env = {**env, **environment_for(config.settings),
+                                 "TORCHINDUCTOR_CACHE_DIR": str(workdir / f"inductor-{family}-{name}")}  # fmt: skip
+                    if config.compile_cache:
+                        child_env["COMPILE_CACHE_DIR"] = str(
+                            workdir / f"compile-{family}-{name.removesuffix('_warm_cache')}"
+                        )
+                    design_path = workdir / f"design-{family}-{name}.npy"
+                    row = run_child(
+                        "job", {**spec, "name": name, "design_path": str(design_path)}, child_env, args.child_timeout
+                    )
+                    row.update({"family": family, "configuration": name, "settings": config.settings})
+                    if "error" not in row:
+                        row["speedup_vs_diffusers"] = (
+                            baseline.get("generate_ms", float("nan")) / row["stage_ms"]["generate"]
+                        )
+                        twin = workdir / f"design-{family}-{config.compare_to}.npy"
+                        if config.compare_to and twin.is_file():
+                            row["difference"] = {"to": config.compare_to, **design_difference(design_path, twin)}
+                    report["rows"].append(row)
+                    print_row(family, name, row)
+                    if args.json:
+                        args.json.write_text(json.dumps(report, indent=2))
+                print(f"{family:<8} {'plain diffusers':<30} generate {baseline.get('generate_ms', float('nan')):.0f} ms"
+                      f"{'' if 'error' not in baseline else ' FAILED: ' + baseline['error'][-300:]}", flush=True)  # fmt: skip
+                if not os.environ.get("MODEL_ID") and not args.tiny:
+                    shutil.rmtree(model_dir, ignore_errors=True)  # the disk holds one real-size model at a time
         finally:
             server.stop()
-    times["total_s"] = sum(times.values())
-    return times
-
-
-COLD_START = textwrap.dedent(
-    """
-    import sys, time
-    started = float(sys.argv[3])
-    from pathlib import Path
-    from worker.config import Settings
-    from worker.model import load_model
-    load_model(Settings(model_id=sys.argv[1], compile=True, compile_cache_dir=Path(sys.argv[2]), warmup_sizes=sys.argv[4]))
-    print(time.time() - started)
-    """
-)
-
-
-def cold_start(model_dir: str, size: int) -> dict[str, float]:
-    """Process start to ready with COMPILE=1: without the compile cache, then with it (fresh inductor dir each)."""
-    import time
-
-    results = {}
-    with tempfile.TemporaryDirectory() as folder:
-        for label in ("without_cache_s", "with_cache_s"):
-            env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(Path(folder) / label)}
-            out = subprocess.run([sys.executable, "-c", COLD_START, model_dir, str(Path(folder) / "cache"), str(time.time()), f"{size}x{size}"],
-                                 capture_output=True, text=True, env=env, check=True)  # fmt: skip
-            results[label] = float(out.stdout.strip().splitlines()[-1])
-    return results
-
-
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument(
-        "--scale", choices=["full", "tiny"], default=None, help="default: full on CUDA, tiny on the CPU"
-    )
-    parser.add_argument("--size", type=int, default=None, help="default: 1024 (full), 256 (tiny)")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--families", default="schnell,dev")
-    parser.add_argument("--variants", default=None, help="comma-separated subset (default: all that apply)")
-    parser.add_argument("--job", action="store_true", help="also time the job's work besides denoising")
-    parser.add_argument("--cold-start", action="store_true", help="also time cold start with and without compile cache")
-    parser.add_argument("--json", type=Path, default=None, help="write the figures here too")
-    args = parser.parse_args(argv)
-    diffusers.utils.logging.set_verbosity_error()
-    args.scale = args.scale or ("full" if args.device.startswith("cuda") else "tiny")
-    args.size = args.size or (1024 if args.scale == "full" else 256)
-    dtype = torch.bfloat16 if args.device.startswith("cuda") else torch.float32
-    table = variants(args.device)
-    chosen = args.variants.split(",") if args.variants else list(table)
-
-    print(
-        f"FLUX.1 ({args.scale}) at {args.size}x{args.size}, batch 1, median of {args.repeats}, on {machine_description(args.device)}"
-    )
-    rows = []
-    for family in args.families.split(","):
-        if args.device.startswith("cuda"):
-            torch.cuda.empty_cache()
-        baseline = None
-        for name in chosen:
-            row = measure_variant(name, table[name], args, family, dtype)
-            baseline = baseline or row["total_s"]
-            row["ratio_to_baseline"] = baseline / row["total_s"]
-            rows.append(row)
-            extras = " ".join(
-                f"{k}={v:.4g}"
-                for k, v in row.items()
-                if k.endswith(("_s", "_gb", "_l2")) and k not in ("total_s", "per_step_s")
-            )
-            print(f"{family:<8} {name:<18} {row['total_s'] * 1000:9.1f} ms  {row['ratio_to_baseline']:5.2f}x  "
-                  f"per step {row['per_step_s'] * 1000:8.2f} ms  {extras}")  # fmt: skip
-    report: dict[str, Any] = {
-        "device": machine_description(args.device),
-        "scale": args.scale,
-        "size": args.size,
-        "rows": rows,
-    }
-    if args.job:
-        report["job_besides_denoising"] = job_besides_denoising(args.device)
-        print(
-            "job besides denoising:",
-            {k: round(v * 1000, 1) for k, v in report["job_besides_denoising"].items()},
-            "(ms)",
-        )
-    if args.cold_start:
-        model_dir = os.environ.get("MODEL_ID")
-        if not model_dir:
-            from models.tiny import save_tiny_flux
-
-            model_dir = str(save_tiny_flux(Path(tempfile.mkdtemp()) / "tiny", schnell=True))
-        report["cold_start"] = cold_start(model_dir, args.size)
-        print("cold start to ready (COMPILE=1):", {k: round(v, 1) for k, v in report["cold_start"].items()}, "(s)")
+        report["webhooks_received"] = receiver.received
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     return report

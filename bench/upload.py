@@ -1,66 +1,109 @@
-"""Upload speed: one job's outputs (a 1024x1024 design PNG and six mockups) to a local S3 server.
+"""Encode and upload one job's images: the worker's pipeline against the settings it replaced, same run.
 
     python -m bench.upload [--repeats 5]
 
-Starts SeaweedFS on loopback, makes a real job's artifacts (a styled synthetic design, its six mockups,
-encoded as the worker does), then times the worker's parallel upload against the same uploads one
-after another, in the same run.
+The images are a real job's: a 1024x1024 design from the style stage (Watercolor, on the synthetic pet)
+and the six mockups the compositor makes of it, as host pixels. Three ways to store them in SeaweedFS
+on loopback (a real S3 server):
+
+- ``worker``: ``store_outputs``, as the handler runs it: fpng for the PNG, WebP method 0, each image
+  uploaded as soon as it is encoded, in parallel threads.
+- ``previous``: the worker before: PNG compress level 6 and WebP method 4, encoded in parallel threads,
+  then all uploaded in parallel.
+- ``previous, one after another``: the same settings, each encode and each upload in turn.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 
-from bench.seaweed import S3_ACCESS_KEY, S3_SECRET_KEY, SeaweedS3
-from bench.timing import median_seconds
-from tests.synthetic import pet_on_plain_background
+from bench.timing import machine_description, median_seconds
+from devkit.photos import pet_on_plain_background
+from devkit.s3 import S3_ACCESS_KEY, S3_SECRET_KEY, SeaweedS3
 from worker.config import Settings
-from worker.encode import CONTENT_TYPES, encode_batch
+from worker.encode import to_host_pixels
+from worker.outputs import ImageOutput, store_outputs
 from worker.products import BUILTIN_MOCKUPS_DIR, MockupRequest, composite_mockups, load_templates
-from worker.storage import Artifact, S3Storage, S3Target, design_key, mockup_key
+from worker.storage import Artifact, S3Storage, S3Target
 from worker.styles import BUILTIN_STYLES_DIR, load_styles
 from worker.stylize import style_designs
 
 
-def job_artifacts() -> list[Artifact]:
+def job_outputs() -> list[ImageOutput]:
     picture, _, _ = pet_on_plain_background(1024)
     design = style_designs(picture, load_styles(BUILTIN_STYLES_DIR)["watercolor"], [0], True, None)
     templates = load_templates(BUILTIN_MOCKUPS_DIR, device=torch.device("cpu"))
     requests = [MockupRequest(name, t.default_color) for name, t in templates.items()]
-    mockups = encode_batch(torch.cat(composite_mockups(design, templates, requests)), "webp")
-    artifacts = [Artifact(design_key("bench", 0), encode_batch(design, "png")[0], CONTENT_TYPES["png"])]
-    artifacts += [
-        Artifact(mockup_key("bench", r.product, 0, "webp"), data, CONTENT_TYPES["webp"])
-        for r, data in zip(requests, mockups, strict=True)
+    mockups = composite_mockups(design, templates, requests)
+    outputs = [ImageOutput("design", "bench/design-0", to_host_pixels(design)[0], "png", {}, {"index": 0})]
+    outputs += [
+        ImageOutput("mockup", f"bench/mockups/{r.product}-0", to_host_pixels(batch)[0], "webp", {}, {})
+        for r, batch in zip(requests, mockups, strict=True)
     ]
-    return artifacts
+    return outputs
 
 
-def main(argv: list[str] | None = None) -> None:
+def previous_encode(output: ImageOutput) -> Artifact:
+    """The encoder settings the worker used before (PNG level 6, WebP method 4 at quality 90)."""
+    buffer = io.BytesIO()
+    image = Image.fromarray(output.pixels, mode="RGBA" if output.pixels.shape[2] == 4 else "RGB")
+    if output.fmt == "png":
+        image.save(buffer, format="PNG", compress_level=6)
+    else:
+        image.save(buffer, format="WEBP", quality=90, method=4)
+    return Artifact(f"{output.name}.{output.fmt}", buffer.getvalue(), f"image/{output.fmt}")
+
+
+def previous_pipeline(outputs: list[ImageOutput], storage: S3Storage) -> list:
+    with ThreadPoolExecutor(max_workers=min(8, len(outputs))) as pool:
+        artifacts = list(pool.map(previous_encode, outputs))
+    with ThreadPoolExecutor(max_workers=min(16, len(artifacts))) as pool:
+        return list(pool.map(storage.put, artifacts))
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
-    artifacts = job_artifacts()
+    outputs = job_outputs()
     with tempfile.TemporaryDirectory() as folder:
         server = SeaweedS3(Path(folder))
         try:
             settings = Settings(s3_bucket="designs", s3_endpoint_url=server.endpoint, s3_path_style=True)
-            target = S3Target("designs", server.endpoint, "us-east-1", S3_ACCESS_KEY, S3_SECRET_KEY)
-            storage = S3Storage(target, settings)
-            parallel = median_seconds(lambda: storage.put_all(artifacts), args.repeats)
-            sequential = median_seconds(lambda: [storage.put_all([a]) for a in artifacts], args.repeats)
+            storage = S3Storage(
+                S3Target("designs", server.endpoint, "us-east-1", S3_ACCESS_KEY, S3_SECRET_KEY), settings
+            )
+            figures = {
+                "worker_s": median_seconds(lambda: store_outputs(outputs, storage), args.repeats),
+                "previous_s": median_seconds(lambda: previous_pipeline(outputs, storage), args.repeats),
+                "previous_sequential_s": median_seconds(
+                    lambda: [storage.put(previous_encode(o)) for o in outputs], args.repeats
+                ),
+            }
+            worker_bytes = sum(item.size_bytes for item in store_outputs(outputs, storage))
+            previous_bytes = sum(len(previous_encode(o).data) for o in outputs)
         finally:
             server.stop()
-    size_mb = sum(len(a.data) for a in artifacts) / 1e6
-    print(
-        f"uploading one job: {len(artifacts)} objects, {size_mb:.1f} MB, to SeaweedFS on loopback, median of {args.repeats}"
-    )
-    print(f"parallel (worker): {parallel * 1000:8.1f} ms")
-    print(f"sequential:        {sequential * 1000:8.1f} ms  ({sequential / parallel:.1f}x the parallel time)")
+    pixels = sum(int(np.prod(o.pixels.shape[:2])) for o in outputs)
+    print(f"encode + upload of one job: {len(outputs)} images ({pixels / 1e6:.1f} Mpixel) to SeaweedFS on loopback,")
+    print(f"median of {args.repeats}, {machine_description('cpu')}")
+    print(f"worker (fpng, WebP m0, pipelined): {figures['worker_s'] * 1000:8.1f} ms  {worker_bytes / 1e6:.2f} MB")
+    print(f"previous (PNG 6, WebP m4):         {figures['previous_s'] * 1000:8.1f} ms  {previous_bytes / 1e6:.2f} MB")
+    print(f"previous, one after another:       {figures['previous_sequential_s'] * 1000:8.1f} ms")
+    figures["ratio_to_previous"] = figures["worker_s"] / figures["previous_s"]
+    figures["ratio_to_previous_sequential"] = figures["worker_s"] / figures["previous_sequential_s"]
+    print(f"worker / previous: {figures['ratio_to_previous']:.2f}; "
+          f"worker / previous one after another: {figures['ratio_to_previous_sequential']:.2f}")  # fmt: skip
+    figures["worker_mb"], figures["previous_mb"] = worker_bytes / 1e6, previous_bytes / 1e6
+    return figures
 
 
 if __name__ == "__main__":

@@ -59,7 +59,7 @@ def build_tiny_flux(schnell: bool = False, seed: int = 0) -> FluxPipeline:
         patch_size=1,
         in_channels=4 * LATENT_CHANNELS,
         num_layers=1,
-        num_single_layers=1,
+        num_single_layers=2,  # two, so a block sees the previous block's sliced (non-contiguous) output
         attention_head_dim=16,
         num_attention_heads=2,
         joint_attention_dim=TEXT_DIM,

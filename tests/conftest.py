@@ -18,7 +18,7 @@ import pytest
 import requests
 from PIL import Image
 
-from bench.seaweed import S3_ACCESS_KEY, S3_SECRET_KEY, SeaweedS3, stop_process
+from devkit.s3 import S3_ACCESS_KEY, S3_SECRET_KEY, SeaweedS3, stop_process
 from models.tiny import save_tiny_flux
 from worker import DesignWorker
 from worker.config import Settings

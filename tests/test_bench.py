@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from bench import styles as bench_styles
 
 
@@ -25,31 +27,34 @@ def test_mockup_benchmark_runs(capsys):
 def test_upload_benchmark_runs(capsys):
     from bench import upload as bench_upload
 
-    bench_upload.main(["--repeats", "1"])
+    figures = bench_upload.main(["--repeats", "1"])
     report = capsys.readouterr().out
-    assert "parallel (worker)" in report and "sequential" in report
+    assert "worker (fpng, WebP m0, pipelined)" in report and "previous (PNG 6, WebP m4)" in report
+    assert figures["worker_s"] > 0 and figures["previous_s"] > 0 and "ratio_to_previous" in figures
 
 
-def test_speed_benchmark_runs_the_same_code_on_the_tiny_model(capsys):
+def test_speed_benchmark_runs_the_handlers_job_on_the_tiny_model(tmp_path):
+    """``--tiny`` loads through load_model and runs the real job: every stage, cold start, the baseline ratio."""
     from bench import speed as bench_speed
 
+    out = tmp_path / "speed.json"
     report = bench_speed.main(
-        [
-            "--device",
-            "cpu",
-            "--scale",
-            "tiny",
-            "--size",
-            "256",
-            "--repeats",
-            "1",
-            "--families",
-            "schnell",
-            "--variants",
-            "baseline,fused_qkv",
-        ]
+        ["--tiny", "--families", "schnell", "--configs", "defaults", "--repeats", "1", "--json", str(out)]
     )
-    assert [row["variant"] for row in report["rows"]] == ["baseline", "fused_qkv"]
-    assert report["rows"][0]["ratio_to_baseline"] == 1.0
-    assert all(row["total_s"] > 0 and "per_step_s" in row for row in report["rows"])
-    assert "vae_decode_s" in report["rows"][0] and "text_encoding_s" in report["rows"][0]
+    assert json.loads(out.read_text()) == json.loads(json.dumps(report))
+    [row] = report["rows"]
+    assert "error" not in row, row["error"]
+    assert set(row["stage_ms"]) >= {
+        "validate",
+        "load_input",
+        "generate",
+        "style",
+        "mockups",
+        "upload",
+        "webhook",
+        "total",
+    }
+    assert row["cold_start_s"] > 0 and row["first_job_s"] > 0 and row["transformer_ms"] > 0
+    assert row["speedup_vs_diffusers"] > 0 and report["diffusers_baseline"]["schnell"]["generate_ms"] > 0
+    assert row["model"]["family"] == "schnell" and row["dtype"] == "float32"
+    assert row["webhooks_delivered"] and report["webhooks_received"] == 2  # one design.completed per job

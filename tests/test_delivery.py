@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 import time
 from pathlib import Path
 
@@ -57,19 +58,25 @@ def test_every_url_serves_the_images_the_job_made(s3_worker, worker):
         assert "X-Amz-Signature" in remote["url"]
 
 
-def test_keys_are_predictable_and_a_rerun_overwrites(s3_worker, s3_server):
-    expected = ["shop/delivery/design-0.png", "shop/delivery/mockups/mug-0.webp", "shop/delivery/mockups/poster-0.webp"]
+def test_keys_carry_the_content_so_a_retry_rewrites_and_another_seed_adds(s3_worker, s3_server):
     first, _ = run_job(s3_worker, delivery_job())
-    assert [item["key"] for item in first["designs"] + first["mockups"]] == expected
+    keys = [item["key"] for item in first["designs"] + first["mockups"]]
+    patterns = [r"shop/delivery/design-0-\w{12}\.png", r"shop/delivery/mockups/mug-0-\w{12}\.webp",
+                r"shop/delivery/mockups/poster-0-\w{12}\.webp"]  # fmt: skip
+    assert all(re.fullmatch(pattern, key) for pattern, key in zip(patterns, keys, strict=True)), keys
     run_job(s3_worker, delivery_job())
-    assert s3_server.keys("designs", "shop/delivery/") == expected
+    assert s3_server.keys("designs", "shop/delivery/") == sorted(keys)
+    other, _ = run_job(s3_worker, delivery_job(seed=12))
+    other_keys = [item["key"] for item in other["designs"] + other["mockups"]]
+    assert s3_server.keys("designs", "shop/delivery/") == sorted(keys + other_keys)
+    assert {item["url"] for item in first["designs"]}.isdisjoint(item["url"] for item in other["designs"])
 
 
 def test_objects_carry_type_cache_control_and_metadata(s3_worker, s3_server):
     result, _ = run_job(s3_worker, delivery_job())
     head = s3_server.client.head_object(Bucket="designs", Key=result["designs"][0]["key"])
     assert head["ContentType"] == "image/png"
-    assert head["CacheControl"] == "public, max-age=86400"
+    assert head["CacheControl"] == "public, max-age=31536000, immutable"
     assert head["Metadata"] == {"seed": "11", "style": "pop_art", "model": s3_worker.model.model_id}
 
 
@@ -102,7 +109,8 @@ def test_a_jobs_s3config_overrides_the_bucket(s3_worker, s3_server):
     }
     result = s3_worker.run(job, lambda _: None)
     assert "error" not in result, result
-    assert s3_server.keys("override", "shop/elsewhere/") == ["shop/elsewhere/design-0.png"]
+    assert s3_server.keys("override", "shop/elsewhere/") == [result["designs"][0]["key"]]
+    assert re.fullmatch(r"shop/elsewhere/design-0-\w{12}\.png", result["designs"][0]["key"])
     assert s3_server.keys("designs", "shop/elsewhere/") == []
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -18,18 +19,31 @@ def read_output(url: str) -> bytes:
     return Path(urlparse(url).path).read_bytes()
 
 
-def test_text_to_image_writes_designs_under_predictable_keys(worker, output_dir):
+def test_text_to_image_writes_designs_under_content_keys(worker, output_dir):
     result, _ = run_job(worker, small_job(design_id="t2i", num_designs=2, width=320, height=256, seed=100))
     assert "error" not in result, result
     assert result["seed"] == 100
-    assert [d["seed"] for d in result["designs"]] == [100, 101]
+    assert [(d["index"], d["seed"]) for d in result["designs"]] == [(0, 100), (1, 101)]
     for index, design in enumerate(result["designs"]):
+        assert re.fullmatch(rf"t2i/design-{index}-[0-9a-f]{{12}}\.png", design["key"])
         path = Path(urlparse(design["url"]).path)
-        assert path == output_dir / "t2i" / f"design-{index}.png"
+        assert path == output_dir / design["key"]
         image = Image.open(path)
         assert image.format == "PNG" and image.size == (320, 256) == (design["width"], design["height"])
+        assert design["bytes"] == path.stat().st_size
     assert result["model"]["family"] == "schnell"
-    assert set(result["timings_ms"]) >= {"validate", "load_input", "generate", "encode", "upload", "total"}
+    assert set(result["timings_ms"]) >= {"validate", "load_input", "generate", "style", "upload", "total"}
+
+
+def test_another_seed_never_replaces_a_design_and_a_retry_rewrites_the_same_one(worker, output_dir):
+    first, _ = run_job(worker, small_job(design_id="reseed", seed=1))
+    retry, _ = run_job(worker, small_job(design_id="reseed", seed=1))
+    other, _ = run_job(worker, small_job(design_id="reseed", seed=2))
+    assert first["designs"][0]["key"] == retry["designs"][0]["key"]
+    assert other["designs"][0]["key"] != first["designs"][0]["key"]
+    assert other["designs"][0]["url"] != first["designs"][0]["url"]
+    assert len(list((output_dir / "reseed").glob("design-0-*.png"))) == 2
+    assert read_output(first["designs"][0]["url"]) != read_output(other["designs"][0]["url"])
 
 
 def test_random_seed_is_returned_and_reproduces(worker):
@@ -74,7 +88,7 @@ def test_image_from_url(worker, httpserver):
 def test_progress_reports_each_stage_in_order_and_each_step(worker):
     _, updates = run_job(worker, small_job(design_id="progress", steps=3))
     stages = [u["stage"] for u in updates if "step" not in u]
-    assert stages == ["validate", "load_input", "generate", "style", "mockups", "encode", "upload", "webhook"]
+    assert stages == ["validate", "load_input", "generate", "style", "mockups", "upload", "webhook"]
     steps = [u for u in updates if "step" in u]
     assert [u["step"] for u in steps] == [1, 2, 3]  # progress_interval_s=0 in the fixture: every step
     percents = [u["percent"] for u in updates]

@@ -84,3 +84,37 @@ def test_unloadable_model_fails_fitness_and_jobs_say_so(tmp_path):
         worker.fitness_check()
     result = worker.run({"id": "j", "input": {"design_id": "a", "style": "metal", "prompt": "x"}}, lambda _: None)
     assert result["error_code"] == "model_unavailable"
+
+
+def floating_tensors(model) -> dict[str, torch.dtype]:
+    """Every floating-point parameter and buffer of every component of every pipeline, by name."""
+    found = {}
+    for pipe_name, pipe in model.pipelines.items():
+        for component_name, component in pipe.components.items():
+            if isinstance(component, torch.nn.Module):
+                tensors = [*component.named_parameters(), *component.named_buffers()]
+                for name, tensor in tensors:
+                    if tensor.is_floating_point():
+                        found[f"{pipe_name}.{component_name}.{name}"] = tensor.dtype
+    return found
+
+
+@pytest.mark.parametrize("kind", ["schnell", "kontext"])
+def test_every_pipeline_runs_in_the_configured_dtype(tiny_model, kontext_model, tmp_path, kind):
+    """from_pipe's own default (float32) once cast the shared modules of every pipeline behind the loader's back."""
+    folder = tiny_model if kind == "schnell" else kontext_model
+    worker = DesignWorker.cold_start(Settings(model_id=str(folder), dtype="bfloat16", output_dir=tmp_path))
+    assert worker.startup_error is None, worker.startup_error
+    dtypes = floating_tensors(worker.model)
+    assert len(worker.model.pipelines) == (3 if kind == "kontext" else 2)
+    assert dtypes and {name: d for name, d in dtypes.items() if d != torch.bfloat16} == {}
+
+    from PIL import Image
+
+    from tests.conftest import png_data_uri, run_job, small_job
+
+    photo = png_data_uri(Image.new("RGB", (256, 256), (200, 120, 40)))
+    for job in (small_job(steps=2), small_job(image=photo, steps=2)):
+        result, _ = run_job(worker, job)
+        assert "error" not in result, result
+    assert {d for d in floating_tensors(worker.model).values()} == {torch.bfloat16}

@@ -12,8 +12,8 @@ import pytest
 import torch
 from PIL import Image
 
+from devkit.photos import colourful_detail, pet_on_plain_background
 from tests.conftest import ROOT, run_job, small_job, worker_env
-from tests.synthetic import colourful_detail, pet_on_plain_background
 from worker import DesignWorker
 from worker.config import Settings
 from worker.filters import FILTERS, FilterContext, luminance, parse_color
@@ -217,7 +217,8 @@ def test_a_style_added_as_a_file_works_through_the_handler(tiny_model, tmp_path)
         timeout=300,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
-    design = Image.open(tmp_path / "out" / "sepia-job" / "design-0.png").convert("RGB")
+    [path] = (tmp_path / "out" / "sepia-job").glob("design-0-*.png")
+    design = Image.open(path).convert("RGB")
     pixels = torch.tensor(list(design.getdata()), dtype=torch.float32).T.reshape(1, 3, 256, 256) / 255
     assert distance_to_gradient(pixels, [[0.0, "#2b1a0e"], [1.0, "#f3e2c4"]]).max() < 0.01
 

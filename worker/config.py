@@ -39,17 +39,20 @@ class Settings(BaseSettings):
 
     progress_interval_s: float = Field(1.0, ge=0, description="least time between two denoising progress updates")
 
-    # --- speed (worker/speed.py), applied at cold start ---
-    fuse_qkv: bool = Field(True, description="fuse the attention's query/key/value projections")
-    vae_channels_last: bool = Field(True, description="VAE convolutions in channels-last layout")
+    # --- speed (worker/speed.py), checked and applied at cold start; defaults chosen by GPU measurement ---
     attention_backend: str = Field(
-        "native", description="diffusers attention backend: native, flash, _native_cudnn, xformers"
-    )
-    quantize: Literal["none", "fp8"] = Field(
-        "none", description="fp8: transformer in fp8 via torchao (changes outputs)"
+        "native", description="native, _native_cudnn, _native_flash, _native_efficient, _native_math or xformers"
     )
     compile: bool = Field(False, description="regional torch.compile of the transformer's repeated blocks")
     compile_cache_dir: Path | None = Field(None, description="where compiled artifacts are kept across restarts")
+    quantize: Literal["none", "fp8"] = Field(
+        "none", description="fp8: transformer in fp8 via torchao (changes outputs; needs COMPILE=1)"
+    )
+    step_cache: str = Field("none", description="none, first_block or taylorseer: diffusers' step-cache hooks")
+    step_cache_threshold: float = Field(0.08, gt=0, le=1, description="first_block: relative change that recomputes")
+    step_cache_interval: int = Field(4, ge=2, le=20, description="taylorseer: steps between full computations")
+    fuse_qkv: bool = Field(False, description="fuse the attention's query/key/value projections (measured no gain)")
+    vae_channels_last: bool = Field(False, description="VAE convolutions in channels-last layout (measured slower)")
     warmup_sizes: str = Field("", description="WIDTHxHEIGHT,... generated once at cold start")
 
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
@@ -64,7 +67,10 @@ class Settings(BaseSettings):
     s3_path_style: bool = Field(False, description="path-style addressing (MinIO, SeaweedFS)")
     s3_url_expires_s: int = Field(7 * 24 * 3600, gt=0, le=7 * 24 * 3600, description="presigned URL lifetime")
     s3_public_base_url: str | None = Field(None, description="CDN base URL: results link base + key, unsigned")
-    s3_cache_control: str = Field("public, max-age=86400", description="Cache-Control of uploaded images")
+    s3_cache_control: str = Field(
+        "public, max-age=31536000, immutable",
+        description="Cache-Control of uploaded images (keys carry a content hash)",
+    )
     s3_max_attempts: int = Field(5, ge=1, le=20, description="botocore retry attempts for transient errors")
     bucket_access_key_id: SecretStr | None = Field(None, description="RunPod's bucket credentials (optional)")
     bucket_secret_access_key: SecretStr | None = None

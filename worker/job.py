@@ -1,6 +1,6 @@
 """The worker: cold start once, then one job at a time, top to bottom.
 
-validate -> load input -> generate -> style -> mockups -> encode -> upload -> webhook
+validate -> load input -> generate -> style -> mockups -> upload (encoded as they go) -> webhook
 """
 
 from __future__ import annotations
@@ -14,17 +14,18 @@ from typing import Any
 import torch
 
 from worker.config import Settings
-from worker.encode import CONTENT_TYPES, encode_batch
+from worker.encode import to_host_pixels
 from worker.errors import ErrorCode, WorkerError
 from worker.faults import FaultPlan, corrupt_output, raise_fault
 from worker.generate import GenerationPlan, generate_designs
 from worker.inputs import load_photo
 from worker.logs import bind_job, redact_secret
 from worker.model import LoadedModel, load_model
+from worker.outputs import ImageOutput, StoredOutput, store_outputs
 from worker.products import BUILTIN_MOCKUPS_DIR, MockupRequest, MockupTemplate, composite_mockups, load_templates
 from worker.progress import JobProgress, ProgressSink
 from worker.schema import MAX_SEED, JobInput, parse_job_input
-from worker.storage import Artifact, S3Target, Storage, StoredArtifact, design_key, mockup_key, storage_for
+from worker.storage import S3Target, Storage, storage_for
 from worker.styles import BUILTIN_STYLES_DIR, Style, load_styles
 from worker.stylize import PRINT_DPI, style_designs
 from worker.webhooks import ProgressWebhooks, WebhookSender, check_webhook_url, without_signed_urls
@@ -148,20 +149,19 @@ class DesignWorker:
             with progress.stage("mockups"):
                 mockup_requests = self._mockup_requests(request)
                 mockups = composite_mockups(designs, self.templates, mockup_requests)
-            with progress.stage("encode"):
-                artifacts = self._design_artifacts(request, plan, designs)
-                artifacts += self._mockup_artifacts(request, plan, mockup_requests, mockups)
-                height, width = designs.shape[-2:]
             with progress.stage("upload"):
-                stored = storage.put_all(artifacts)
-            result = self._result(request, plan, (width, height), mockup_requests, stored, progress)
+                outputs = self._design_outputs(request, plan, designs) + self._mockup_outputs(
+                    request, plan, mockup_requests, mockups
+                )
+                stored = store_outputs(outputs, storage)
+            result = self._result(request, plan, stored, progress)
             if progress_webhooks is not None:
                 progress_webhooks.close()
             with progress.stage("webhook"):
                 if request.webhook_url or self.settings.webhook_url:
                     event = {**self._identity(job, request.design_id), **without_signed_urls(result)}
                     result["webhook"] = self._deliver(webhook, "design.completed", event)
-            result["timings_ms"]["total"] = progress.total_ms()
+            result["timings_ms"] = {**progress.timings_ms, "total": progress.total_ms()}
             return result
         except WorkerError as err:
             log.info("job %s failed: %s", job.get("id"), err.code.value)
@@ -239,71 +239,46 @@ class DesignWorker:
     def _metadata(self, request: JobInput, seed: int) -> dict[str, str]:
         return {"style": request.style, "model": self.model.model_id if self.model else "", "seed": str(seed)}
 
-    def _design_artifacts(self, request: JobInput, plan: GenerationPlan, designs: torch.Tensor) -> list[Artifact]:
-        encoded = encode_batch(designs, "png", dpi=PRINT_DPI if request.print_size else None)
+    def _design_outputs(self, request: JobInput, plan: GenerationPlan, designs: torch.Tensor) -> list[ImageOutput]:
         return [
-            Artifact(
-                design_key(request.design_id, i), data, CONTENT_TYPES["png"], self._metadata(request, plan.seeds[i])
+            ImageOutput(
+                kind="design",
+                name=f"{request.design_id}/design-{i}",
+                pixels=pixels,
+                fmt="png",
+                dpi=PRINT_DPI if request.print_size else None,
+                metadata=self._metadata(request, plan.seeds[i]),
+                describes={"index": i, "seed": plan.seeds[i]},
             )
-            for i, data in enumerate(encoded)
+            for i, pixels in enumerate(to_host_pixels(designs))
         ]
 
-    def _mockup_artifacts(
+    def _mockup_outputs(
         self, request: JobInput, plan: GenerationPlan, products: list[MockupRequest], mockups: list[torch.Tensor]
-    ) -> list[Artifact]:
-        if not mockups:
-            return []
-        fmt = request.mockup_format
-        encoded = iter(encode_batch(torch.cat(mockups), fmt, request.mockup_quality))
+    ) -> list[ImageOutput]:
         return [
-            Artifact(
-                mockup_key(request.design_id, product.product, i, fmt),
-                next(encoded),
-                CONTENT_TYPES[fmt],
-                self._metadata(request, plan.seeds[i]),
+            ImageOutput(
+                kind="mockup",
+                name=f"{request.design_id}/mockups/{product.product}-{i}",
+                pixels=pixels,
+                fmt=request.mockup_format,
+                quality=request.mockup_quality,
+                metadata=self._metadata(request, plan.seeds[i]),
+                describes={"product": product.product, "design_index": i, "color": product.color},
             )
-            for product in products
-            for i in range(len(plan.seeds))
+            for product, batch in zip(products, mockups, strict=True)
+            for i, pixels in enumerate(to_host_pixels(batch))
         ]
 
     def _result(
-        self,
-        request: JobInput,
-        plan: GenerationPlan,
-        design_size: tuple[int, int],
-        products: list[MockupRequest],
-        stored: list[StoredArtifact],
-        progress: JobProgress,
+        self, request: JobInput, plan: GenerationPlan, stored: list[StoredOutput], progress: JobProgress
     ) -> dict[str, Any]:
-        width, height = design_size
-        count = len(plan.seeds)
-        designs = [
-            {"index": i, "key": item.key, "url": item.url, "width": width, "height": height, "seed": plan.seeds[i]}
-            for i, item in enumerate(stored[:count])
-        ]
-        stored_mockups = iter(stored[count:])
-        mockups = []
-        for product in products:
-            template_width, template_height = self.templates[product.product].size
-            for i in range(count):
-                item = next(stored_mockups)
-                mockups.append(
-                    {
-                        "product": product.product,
-                        "design_index": i,
-                        "color": product.color,
-                        "key": item.key,
-                        "url": item.url,
-                        "width": template_width,
-                        "height": template_height,
-                    }
-                )
         return {
             "design_id": request.design_id,
             "style": request.style,
             "seed": plan.seeds[0],
-            "designs": designs,
-            "mockups": mockups,
+            "designs": [item.result_entry() for item in stored if item.output.kind == "design"],
+            "mockups": [item.result_entry() for item in stored if item.output.kind == "mockup"],
             "model": self.model.describe() if self.model else None,
             "timings_ms": {**progress.timings_ms, "total": progress.total_ms()},
         }

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from diffusers import FluxImg2ImgPipeline, FluxKontextPipeline, FluxPipeline
+from diffusers import DiffusionPipeline, FluxImg2ImgPipeline, FluxKontextPipeline, FluxPipeline
 
 from worker.config import Settings
-from worker.speed import apply_speed_settings, warm_up
+from worker.speed import apply_speed_settings, check_speed_settings, warm_up
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,13 @@ class LoadedModel:
     family: str
     device: torch.device
     dtype: torch.dtype
+    speed_settings: list[str]
+
+    @property
+    def pipelines(self) -> dict[str, DiffusionPipeline]:
+        """Every pipeline this model serves, by name (they share their modules)."""
+        named = {"text_to_image": self.text_to_image, "image_to_image": self.image_to_image, "kontext": self.kontext}
+        return {name: pipe for name, pipe in named.items() if pipe is not None}
 
     @property
     def defaults(self) -> FamilyDefaults:
@@ -81,9 +88,14 @@ def detect_family(pipeline_class: str, transformer_config: Any) -> str:
 
 
 def load_model(settings: Settings) -> LoadedModel:
-    """Load the weights once (a local folder or ``HF_HUB_OFFLINE=1`` never touches the network)."""
+    """Load the weights once (a local folder or ``HF_HUB_OFFLINE=1`` never touches the network).
+
+    Every pipeline is derived from the first in the same dtype and shares its modules: ``from_pipe``
+    would otherwise cast the shared modules to its own default, float32, behind the loader's back.
+    """
     device = resolve_device(settings.device)
     dtype = resolve_dtype(settings.dtype, device)
+    check_speed_settings(settings, device, dtype)
     local_files_only = Path(settings.model_id).is_dir() or settings.hf_hub_offline
     source = {"revision": settings.model_revision, "local_files_only": local_files_only}
     started = time.perf_counter()
@@ -94,20 +106,20 @@ def load_model(settings: Settings) -> LoadedModel:
     device_map = str(device) if str(device) in ("cpu", "cuda") else None
     text_to_image = FluxPipeline.from_pretrained(settings.model_id, dtype=dtype, device_map=device_map, **source)
     text_to_image.to(device)
-    text_to_image.set_progress_bar_config(disable=True)
     family = detect_family(model_index.get("_class_name", ""), text_to_image.transformer.config)
-    speedups = apply_speed_settings(text_to_image, settings, family)
-    image_to_image = FluxImg2ImgPipeline.from_pipe(text_to_image)
-    kontext = FluxKontextPipeline.from_pipe(text_to_image) if family == "kontext" else None
-    for pipe in (image_to_image, kontext):
+    image_to_image = FluxImg2ImgPipeline.from_pipe(text_to_image, dtype=dtype)
+    kontext = FluxKontextPipeline.from_pipe(text_to_image, dtype=dtype) if family == "kontext" else None
+    for pipe in (text_to_image, image_to_image, kontext):
         if pipe is not None:
             pipe.set_progress_bar_config(disable=True)
+    speedups = apply_speed_settings(text_to_image, settings, family)
 
     warm_up(text_to_image, settings, family, FAMILY_DEFAULTS[family].max_sequence_length)
     log.info(
-        "model ready in %.1f s: family %s, %s",
+        "model ready in %.1f s: family %s, %s, %s",
         time.perf_counter() - started,
         family,
+        str(dtype).removeprefix("torch."),
         ", ".join(speedups) or "no speed settings",
     )
     return LoadedModel(
@@ -119,4 +131,5 @@ def load_model(settings: Settings) -> LoadedModel:
         family=family,
         device=device,
         dtype=dtype,
+        speed_settings=speedups,
     )

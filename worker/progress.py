@@ -19,8 +19,7 @@ STAGES: dict[str, tuple[int, int]] = {
     "generate": (5, 80),
     "style": (80, 84),
     "mockups": (84, 90),
-    "encode": (90, 93),
-    "upload": (93, 98),
+    "upload": (90, 98),  # each image encoded, then uploaded as soon as it is
     "webhook": (98, 100),
 }
 

@@ -1,11 +1,14 @@
-"""Where the images go. Keys are predictable (``<design_id>/design-<i>.png``), so a re-run overwrites."""
+"""Where the images go: a bucket on any S3-compatible service, or files under ``OUTPUT_DIR``.
+
+``put`` stores one object and is safe to call from several threads at once (the job uploads each image
+as soon as it is encoded).
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -35,17 +38,9 @@ class StoredArtifact:
     url: str
 
 
-def design_key(design_id: str, index: int) -> str:
-    return f"{design_id}/design-{index}.png"
-
-
-def mockup_key(design_id: str, product: str, index: int, ext: str) -> str:
-    return f"{design_id}/mockups/{product}-{index}.{ext}"
-
-
 class Storage(Protocol):
-    def put_all(self, artifacts: list[Artifact]) -> list[StoredArtifact]:
-        """Store every artifact (in parallel) and return them in the same order."""
+    def put(self, artifact: Artifact) -> StoredArtifact:
+        """Store one artifact; a failure is a ``storage_unavailable`` WorkerError."""
         ...
 
 
@@ -64,10 +59,9 @@ class LocalStorage:
         os.replace(tmp.name, path)
         return StoredArtifact(key=artifact.key, url=path.as_uri())
 
-    def put_all(self, artifacts: list[Artifact]) -> list[StoredArtifact]:
+    def put(self, artifact: Artifact) -> StoredArtifact:
         try:
-            with ThreadPoolExecutor(max_workers=max(1, min(16, len(artifacts)))) as pool:
-                return list(pool.map(self._write, artifacts))
+            return self._write(artifact)
         except OSError as exc:
             raise WorkerError(
                 ErrorCode.STORAGE_UNAVAILABLE, f"could not write to OUTPUT_DIR ({exc.strerror})"
@@ -165,10 +159,9 @@ class S3Storage:
         )
         return StoredArtifact(key=key, url=self.url_for(key))
 
-    def put_all(self, artifacts: list[Artifact]) -> list[StoredArtifact]:
+    def put(self, artifact: Artifact) -> StoredArtifact:
         try:
-            with ThreadPoolExecutor(max_workers=max(1, min(UPLOAD_THREADS, len(artifacts)))) as pool:
-                return list(pool.map(self._upload, artifacts))
+            return self._upload(artifact)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "error")
             raise WorkerError(

@@ -47,6 +47,7 @@ class SeaweedS3:
 
         self.ports = {name: free_port() for name in S3_PORTS}
         self.endpoint = f"http://127.0.0.1:{self.ports['s3.port']}"
+        folder.mkdir(parents=True, exist_ok=True)
         config = folder / "s3.json"
         identity = {"name": "worker", "credentials": [{"accessKey": S3_ACCESS_KEY, "secretKey": S3_SECRET_KEY}],
                     "actions": ["Admin", "Read", "Write", "List", "Tagging"]}  # fmt: skip

@@ -1,4 +1,4 @@
-"""Fixed synthetic pictures for the style and mockup tests: a pet-like subject on a plain background."""
+"""Fixed synthetic pictures for tests and benchmarks: a pet-like subject on a plain background."""
 
 from __future__ import annotations
 
