@@ -29,7 +29,7 @@ def test_upload_benchmark_runs(capsys):
 
     figures = bench_upload.main(["--repeats", "1"])
     report = capsys.readouterr().out
-    assert "worker (fpng, WebP m0, pipelined)" in report and "previous (PNG 6, WebP m4)" in report
+    assert "worker (fpng, JPEG, pipelined)" in report and "previous (PNG 6, WebP m4)" in report
     assert figures["worker_s"] > 0 and figures["previous_s"] > 0 and "ratio_to_previous" in figures
 
 

@@ -53,7 +53,7 @@ def test_every_url_serves_the_images_the_job_made(s3_worker, worker):
         response = requests.get(remote["url"], timeout=10)
         assert response.status_code == 200
         assert response.content == Path(reference["url"].removeprefix("file://")).read_bytes()
-        expected_type = "image/png" if remote["key"].endswith(".png") else "image/webp"
+        expected_type = "image/png" if remote["key"].endswith(".png") else "image/jpeg"
         assert response.headers["Content-Type"] == expected_type
         assert "X-Amz-Signature" in remote["url"]
 
@@ -61,8 +61,8 @@ def test_every_url_serves_the_images_the_job_made(s3_worker, worker):
 def test_keys_carry_the_content_so_a_retry_rewrites_and_another_seed_adds(s3_worker, s3_server):
     first, _ = run_job(s3_worker, delivery_job())
     keys = [item["key"] for item in first["designs"] + first["mockups"]]
-    patterns = [r"shop/delivery/design-0-\w{12}\.png", r"shop/delivery/mockups/mug-0-\w{12}\.webp",
-                r"shop/delivery/mockups/poster-0-\w{12}\.webp"]  # fmt: skip
+    patterns = [r"shop/delivery/design-0-\w{12}\.png", r"shop/delivery/mockups/mug-0-\w{12}\.jpg",
+                r"shop/delivery/mockups/poster-0-\w{12}\.jpg"]  # fmt: skip
     assert all(re.fullmatch(pattern, key) for pattern, key in zip(patterns, keys, strict=True)), keys
     run_job(s3_worker, delivery_job())
     assert s3_server.keys("designs", "shop/delivery/") == sorted(keys)

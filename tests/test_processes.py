@@ -49,7 +49,7 @@ def test_python_handler_runs_test_input_json(tiny_model, tmp_path):
     assert [name.rsplit("-", 1)[0] for name in mockups] == [
         f"{p}-0" for p in ("hoodie", "mug", "phone_case", "poster", "tote", "tshirt")
     ]
-    assert all(name.endswith(".webp") for name in mockups)
+    assert all(name.endswith(".jpg") for name in mockups)  # the default mockup format
 
 
 def test_fitness_check_stops_an_unfit_worker_on_runpod(tmp_path):

@@ -38,7 +38,7 @@ class JobInput(BaseModel):
     num_designs: int = Field(1, ge=1, le=4)
     transparent_background: bool = Field(True, description="plain background removed into an alpha matte")
     print_size: int | None = Field(None, ge=256, le=4096, description="long edge of the design PNG, at 300 DPI")
-    mockup_format: Literal["webp", "jpeg", "png"] = "webp"
+    mockup_format: Literal["jpeg", "webp", "png"] = "jpeg"
     mockup_quality: int = Field(90, ge=1, le=100, description="WebP/JPEG quality of the mockups")
     colors: dict[str, str] | None = Field(None, description="product -> colour variant, e.g. {'tshirt': 'black'}")
     webhook_url: str | None = Field(None, pattern=r"^https?://\S+$", max_length=2048)
