@@ -8,12 +8,14 @@ import runpod
 
 from worker import DesignWorker
 from worker.config import Settings
+from worker.local_run import local_test_handler, runs_local_test
 from worker.logs import configure_logging
 
 settings = Settings()
-configure_logging(settings)
+local_test = __name__ == "__main__" and runs_local_test()
+configure_logging(settings, local_test=local_test)
 worker = DesignWorker.cold_start(settings)
 runpod.serverless.register_fitness_check(worker.fitness_check)
 
 if __name__ == "__main__":
-    runpod.serverless.start({"handler": worker.handle})
+    runpod.serverless.start({"handler": local_test_handler(worker.handle) if local_test else worker.handle})

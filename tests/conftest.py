@@ -24,6 +24,7 @@ from worker import DesignWorker
 from worker.config import Settings
 from worker.faults import FaultPlan
 from worker.storage import S3Target, storage_for
+from worker.webhooks import default_webhook_target, webhook_signer
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing in the suite may reach the Hub
@@ -176,6 +177,8 @@ def configured(worker: DesignWorker, **overrides: Any) -> DesignWorker:
         storage=storage_for(target, settings),
         s3_target=target,
         faults=FaultPlan(settings.fault_injection),
+        webhook_signer=webhook_signer(settings),
+        default_webhook_target=default_webhook_target(settings),
     )
 
 

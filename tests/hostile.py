@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
+import socket
 import struct
+import threading
+import time
 import zlib
 
 from PIL import Image
@@ -75,3 +79,156 @@ BLOCKED_URLS: dict[str, str] = {
     "file-scheme": "file:///etc/passwd",
     "ftp-scheme": "ftp://127.0.0.1/pet.png",
 }
+
+
+# --- round two: the holes a hostile tester found ------------------------------------------------------
+
+
+def jpeg_scan_cut_short() -> bytes:
+    """A JPEG whose entropy-coded scan stops halfway but which still ends with its EOI marker."""
+    noise = Image.frombytes("RGB", (128, 128), bytes((i * 7919) % 251 for i in range(128 * 128 * 3)))
+    data = encode(noise, "JPEG", quality=90)
+    return data[: len(data) // 2] + b"\xff\xd9"
+
+
+def exif_rotation_with_a_malformed_tag() -> bytes:
+    """A 40x20 JPEG with orientation 6 (rotate on display) and a Software tag typed FLOAT (Pillow's
+    ``exif_transpose`` fails to write such EXIF back)."""
+    entries = [(0x0112, 3, 1, struct.pack("<HH", 6, 0)), (0x0131, 11, 1, b"\x00\x00\xc0\x7f")]
+    ifd = struct.pack("<H", len(entries))
+    for tag, kind, count, value in entries:
+        ifd += struct.pack("<HHI", tag, kind, count) + value
+    exif = b"Exif\x00\x00II*\x00" + struct.pack("<I", 8) + ifd + struct.pack("<I", 0)
+    return encode(Image.new("RGB", (40, 20), "green"), "JPEG", exif=exif)
+
+
+def png_with_colour_key() -> bytes:
+    """An RGB PNG whose pure red is transparent by tRNS colour key; the left half is that red."""
+    image = Image.new("RGB", (16, 8), (0, 0, 255))
+    image.paste((255, 0, 0), (0, 0, 8, 8))
+    return encode(image, "PNG", transparency=(255, 0, 0))
+
+
+BASE64_VARIANTS: dict[str, str] = {
+    "url-safe": base64.urlsafe_b64encode(encode(Image.new("RGB", (61, 61), (250, 251, 252)), "PNG")).decode(),
+    "unpadded": base64.b64encode(valid_png()).decode().rstrip("="),
+    "line-breaks": base64.encodebytes(valid_png()).decode(),  # 76 characters a line, as MIME writes it
+}
+
+# Parsed differently by different URL parsers, or not URLs at all: refused before any connection.
+AMBIGUOUS_URLS: dict[str, str] = {
+    "backslash-userinfo": "https://evil\\@example.com/pet.png",
+    "userinfo": "https://user:secret@example.com/pet.png",
+    "tab-in-host": "https://exa\tmple.com/pet.png",
+    "decimal-ip": "https://2130706433/pet.png",
+    "hex-ip": "https://0x7f.0.0.1/pet.png",
+    "bad-port": "https://example.com:99999/pet.png",
+    "ecs-metadata": "https://169.254.170.2/v2/credentials",
+}
+
+
+class SlowDripServer:
+    """An HTTP server on loopback that answers every request one byte a second, forever."""
+
+    def __init__(self) -> None:
+        self._socket = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        self._socket.listen()
+        self.port = self._socket.getsockname()[1]
+        self.connections = 0
+        self._stopped = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                client, _ = self._socket.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._drip, args=(client,), daemon=True).start()
+
+    def _drip(self, client) -> None:
+        reply = b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 100000\r\n\r\n" + b"x" * 100000
+        try:
+            client.recv(65536)
+            for byte in reply:
+                if self._stopped.wait(1.0):
+                    break
+                client.sendall(bytes([byte]))
+        except OSError:
+            pass
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._socket.close()
+
+
+class DelayingProxy:
+    """A TCP proxy on loopback that holds each new connection's first request for ``delay_s``, then relays
+    both ways: a slow S3 peer in front of a real one."""
+
+    def __init__(self, upstream_port: int, delay_s: float) -> None:
+        self.upstream_port, self.delay_s = upstream_port, delay_s
+        self._socket = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        self._socket.listen()
+        self.port = self._socket.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                client, _ = self._socket.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._relay, args=(client,), daemon=True).start()
+
+    def _relay(self, client) -> None:
+        upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+        time.sleep(self.delay_s)
+
+        def pipe(source, sink) -> None:
+            try:
+                while chunk := source.recv(65536):
+                    sink.sendall(chunk)
+            except OSError:
+                pass
+            finally:
+                for end in (source, sink):
+                    with contextlib.suppress(OSError):
+                        end.shutdown(socket.SHUT_RDWR)
+
+        threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
+        pipe(client, upstream)
+
+    def stop(self) -> None:
+        self._socket.close()
+
+
+class FixedReplyServer:
+    """An HTTP server on loopback that answers every request with the same raw bytes (headers a framework
+    would refuse to send, such as a malformed ``Location``)."""
+
+    def __init__(self, reply: bytes) -> None:
+        self.reply = reply
+        self._socket = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        self._socket.listen()
+        self.port = self._socket.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                client, _ = self._socket.accept()
+            except OSError:
+                return
+            with client:
+                client.recv(65536)
+                client.sendall(self.reply)
+
+    def stop(self) -> None:
+        self._socket.close()

@@ -29,6 +29,7 @@ class WorkerError(Exception):
         self.message = message
         self.details = details
         self.refresh_worker = refresh_worker
+        self.partial_output: dict[str, Any] | None = None  # what was stored before the failure
 
     def to_response(self) -> dict[str, Any]:
         """The handler's return value. RunPod's local API keeps only ``error``, so the code leads it."""
@@ -37,6 +38,8 @@ class WorkerError(Exception):
             response["details"] = self.details
         if self.refresh_worker:
             response["refresh_worker"] = True  # RunPod replaces this worker after the job
+        if self.partial_output and any(self.partial_output.values()):
+            response["partial_output"] = self.partial_output
         return response
 
 

@@ -1,7 +1,8 @@
 """Fault injection for tests: make GPU failures reachable on a CPU. Off unless ``FAULT_INJECTION`` is set.
 
 ``FAULT_INJECTION=oom,nan`` makes the first job's generation run out of memory and the second's return
-NaN; each fault fires once, in order, and later jobs run normally.
+NaN; each fault fires once, in order, and later jobs run normally. ``late`` lets the job run, and makes
+its deadline pass the moment its images are stored (what a slow upload does, without the wait).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections import deque
 
 import torch
 
-FAULTS = ("oom", "nan", "black", "cuda_error")
+FAULTS = ("oom", "nan", "black", "cuda_error", "late")  # late: the job's deadline passes right after the upload
 
 
 class FaultPlan:

@@ -1,11 +1,11 @@
 """Load the pet photo from a URL, a data URI or bare base64, safely, and fit it to the design's size.
 
-URLs are fetched without SSRF: ``https://`` only (``ALLOW_HTTP_URLS``), the host is resolved and every
-address must be public (``ALLOW_PRIVATE_URLS`` lifts that for local development, never for cloud metadata
-addresses), the connection goes to the address that was checked (no second DNS answer can swap it), and
-each redirect is checked the same way, at most ``MAX_REDIRECTS`` of them. The body is capped while it
-streams. Images are accepted as PNG, JPEG or WebP by their content, their pixel count is checked from the
-header before anything is decoded, and every mode (palette, CMYK, 16-bit, alpha) becomes plain RGB.
+URLs follow the rules of ``worker.urls`` (one parser, checked and pinned addresses, an overall deadline),
+and each of at most ``MAX_REDIRECTS`` redirects is checked the same way. The body is capped while it
+streams. Images are accepted as PNG, JPEG or WebP by their content; their pixel count is checked from the
+header before anything is decoded; a JPEG must decode without a single libjpeg warning (a scan cut short
+but closed with an end marker is refused, which Pillow cannot tell); every mode (palette, CMYK, 16-bit,
+alpha, colour-key transparency) becomes plain RGB.
 """
 
 from __future__ import annotations
@@ -13,147 +13,124 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-import ipaddress
 import re
-import socket
 import struct
-from urllib.parse import urljoin, urlsplit
 
-import certifi
 import numpy as np
-import urllib3
+import simplejpeg
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from worker.config import Settings
 from worker.errors import ErrorCode, WorkerError, invalid_input
+from worker.urls import Deadline, TransferFailed, URLRejected, exchange, parse_outbound, resolve
 
 DATA_URI = re.compile(r"data:image/[a-zA-Z0-9.+-]+;base64,(?P<payload>.*)", re.DOTALL)
 ACCEPTED_FORMATS = ("PNG", "JPEG", "WEBP")
 MAX_REDIRECTS = 3
 REDIRECT_STATUSES = {301, 302, 303, 307, 308}
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-# Cloud metadata services: refused even with ALLOW_PRIVATE_URLS (AWS/GCP/Azure, AWS IPv6, Alibaba).
-METADATA_ADDRESSES = {ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200")}
+ORIENTATION_TAG = 0x0112
+ORIENTATIONS = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
-def blocked_reason(address: IPAddress, allow_private: bool) -> str | None:
-    """Why a connection to ``address`` is refused, or None when it is allowed."""
-    effective = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped else address
-    if effective in METADATA_ADDRESSES:
-        return "a cloud metadata address"
-    if allow_private:
-        return None
-    if effective.is_multicast:
-        return "a multicast address"
-    if not effective.is_global:
-        return "a private, loopback, link-local or reserved address"
-    return None
+def fetch_url(url: str, settings: Settings, deadline: Deadline, job_deadline: Deadline | None = None) -> bytes:
+    """GET ``url``; every hop is checked, resolved once and dialled at the checked address.
 
-
-def resolve_public(host: str, port: int, allow_private: bool, field: str) -> IPAddress:
-    """Every address of ``host`` must be allowed; the first is the one to connect to."""
+    ``deadline`` bounds the whole fetch, redirects included; when it is the job's own deadline that cut
+    it short (``job_deadline``), the job ends with ``timeout``.
+    """
     try:
-        addresses = [ipaddress.ip_address(host)]
-    except ValueError:
-        try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except (socket.gaierror, UnicodeError):
-            raise WorkerError(ErrorCode.INPUT_FETCH_FAILED, f"could not resolve the host of the {field} URL") from None
-        addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
-    for address in addresses:
-        reason = blocked_reason(address, allow_private)
-        if reason is not None:
-            raise invalid_input(f"{field} URL points to {reason}", field)
-    return addresses[0]
-
-
-def check_url(url: str, settings: Settings, field: str) -> tuple[str, int, IPAddress]:
-    """Scheme, host and port of ``url``, and the checked address to connect to."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        raise invalid_input(f"{field} is not a valid URL", field) from None
-    if parts.scheme != "https" and not (parts.scheme == "http" and settings.allow_http_urls):
-        raise invalid_input(f"{field} URL must use https://", field)
-    if not parts.hostname:
-        raise invalid_input(f"{field} URL has no host", field)
-    return parts.hostname, port, resolve_public(parts.hostname, port, settings.allow_private_urls, field)
-
-
-def fetch_url(url: str, settings: Settings, timeout_s: float | None = None) -> bytes:
-    """GET ``url`` with every hop checked and pinned; the body is refused once it passes the size cap."""
-    timeout = urllib3.Timeout(
-        connect=timeout_s or settings.input_fetch_timeout_s, read=timeout_s or settings.input_fetch_timeout_s
-    )
-    for _ in range(MAX_REDIRECTS + 1):
-        host, port, address = check_url(url, settings, "image")
-        parts = urlsplit(url)
-        if parts.scheme == "https":
-            pool = urllib3.HTTPSConnectionPool(
-                str(address), port, timeout=timeout, retries=False, cert_reqs="CERT_REQUIRED",
-                ca_certs=certifi.where(), server_hostname=host, assert_hostname=host,
-            )  # fmt: skip
-        else:
-            pool = urllib3.HTTPConnectionPool(str(address), port, timeout=timeout, retries=False)
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        try:
-            response = pool.urlopen(
-                "GET", target, headers={"Host": parts.netloc.rsplit("@", 1)[-1], "User-Agent": "pet-merch-worker"},
-                redirect=False, preload_content=False,
-            )  # fmt: skip
-            try:
-                if response.status in REDIRECT_STATUSES and response.headers.get("Location"):
-                    url = urljoin(url, response.headers["Location"])
-                    continue
-                if response.status != 200:
-                    raise WorkerError(ErrorCode.INPUT_FETCH_FAILED, f"image URL answered HTTP {response.status}")
-                return read_capped(response, settings.max_input_bytes)
-            finally:
-                response.release_conn()
-        except urllib3.exceptions.HTTPError as exc:
+        target = parse_outbound(url, "image", settings.allow_http_urls)
+        for _ in range(MAX_REDIRECTS + 1):
+            reply = exchange(target, resolve(target, "image", settings.allow_private_urls), deadline,
+                             read_limit=settings.max_input_bytes)  # fmt: skip
+            location = reply.headers.get("Location") or reply.headers.get("location")
+            if reply.status in REDIRECT_STATUSES and location:
+                target = target.join(location, "image", settings.allow_http_urls)
+                continue
+            if reply.status != 200:
+                raise WorkerError(ErrorCode.INPUT_FETCH_FAILED, f"image URL answered HTTP {reply.status}")
+            if reply.truncated:
+                raise invalid_input(f"image is larger than {settings.max_input_bytes} bytes", "image")
+            return reply.body
+    except URLRejected as exc:
+        raise invalid_input(str(exc), "image") from None
+    except TransferFailed as exc:
+        if exc.deadline_passed and job_deadline is not None and job_deadline.passed:
+            raise WorkerError(ErrorCode.TIMEOUT, "the job ran out of time fetching the image (JOB_TIMEOUT_S)") from None
+        if exc.deadline_passed:
             raise WorkerError(
-                ErrorCode.INPUT_FETCH_FAILED, f"could not fetch the image URL ({type(exc).__name__})"
+                ErrorCode.INPUT_FETCH_FAILED, f"the image URL took longer than {settings.input_fetch_timeout_s:g} s"
             ) from None
-        finally:
-            pool.close()
+        raise WorkerError(ErrorCode.INPUT_FETCH_FAILED, f"could not fetch the image URL: {exc.reason}") from None
     raise invalid_input(f"image URL redirected more than {MAX_REDIRECTS} times", "image")
 
 
-def read_capped(response: urllib3.BaseHTTPResponse, limit: int) -> bytes:
-    declared = response.headers.get("Content-Length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise invalid_input(f"image is larger than {limit} bytes", "image")
-    body = bytearray()
-    for chunk in response.stream(64 * 1024):
-        body += chunk
-        if len(body) > limit:
-            raise invalid_input(f"image is larger than {limit} bytes", "image")
-    return bytes(body)
-
-
 def decode_base64(value: str, settings: Settings) -> bytes:
+    """Standard or URL-safe base64, padded or not, with or without line breaks."""
     match = DATA_URI.fullmatch(value)
-    payload = match.group("payload") if match else value
+    payload = re.sub(r"\s+", "", match.group("payload") if match else value)
     if len(payload) * 3 // 4 > settings.max_input_bytes:
         raise invalid_input(f"image is larger than {settings.max_input_bytes} bytes", "image")
+    payload = payload.replace("-", "+").replace("_", "/").rstrip("=")
     try:
-        return base64.b64decode(payload.strip(), validate=True)
+        return base64.b64decode(payload + "=" * (-len(payload) % 4), validate=True)
     except (binascii.Error, ValueError):
         raise invalid_input("image must be an https:// URL, a data:image/...;base64, URI or base64", "image") from None
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
-    """Any Pillow mode to 8-bit RGB: 16-bit scaled (not clipped), alpha and palettes flattened on white."""
+    """Any Pillow mode to 8-bit RGB: 16-bit scaled (not clipped, in integers), alpha, palettes and colour keys
+    flattened on white."""
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        array = np.asarray(image, dtype=np.float64)
-        full_scale = 65535.0 if image.mode.startswith("I;16") or array.max(initial=0) > 255 else 255.0
-        image = Image.fromarray(np.clip(array / full_scale * 255 + 0.5, 0, 255).astype(np.uint8), "L")
-    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (image.mode == "P" and "transparency" in image.info):
+        array = np.asarray(image)
+        if image.mode.startswith("I;16"):
+            eight_bit = array >> 8  # the top byte: within one level of x * 255 / 65535, with no float copy
+        elif array.dtype.kind in "iu" and array.max(initial=0) > 255:
+            eight_bit = np.clip(array, 0, 65535).astype(np.uint16) >> 8
+        else:
+            eight_bit = np.clip(array, 0, 255)
+        transparency = image.info.get("transparency")
+        image = Image.fromarray(eight_bit.astype(np.uint8), "L")
+        if isinstance(transparency, int):  # a 16-bit colour key, on the same scale
+            mask = Image.fromarray(((array != transparency) * 255).astype(np.uint8), "L")
+            image = Image.merge("LA", (image, mask))
+    has_key = "transparency" in image.info
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or has_key:
         rgba = image.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(white, rgba).convert("RGB")
     return image.convert("RGB")
+
+
+def check_jpeg_strictly(data: bytes) -> None:
+    """libjpeg-turbo with every warning an error: a scan cut short is refused even when it ends with EOI."""
+    try:
+        colorspace = simplejpeg.decode_jpeg_header(data)[2]
+        simplejpeg.decode_jpeg(
+            data,
+            colorspace={"Gray": "GRAY"}.get(colorspace, "CMYK" if colorspace in ("CMYK", "YCCK") else "RGB"),
+            strict=True,
+        )
+    except ValueError:
+        raise invalid_input("image is truncated or corrupt", "image") from None
+
+
+def apply_orientation(image: Image.Image) -> Image.Image:
+    """The EXIF orientation, applied; an unreadable EXIF block is ignored rather than failing the photo."""
+    try:
+        orientation = image.getexif().get(ORIENTATION_TAG)
+    except (AttributeError, IndexError, KeyError, OSError, SyntaxError, TypeError, ValueError, struct.error):
+        return image
+    method = ORIENTATIONS.get(orientation) if isinstance(orientation, int) else None
+    return image.transpose(method) if method is not None else image
 
 
 def decode_image(data: bytes, max_pixels: int) -> Image.Image:
@@ -167,18 +144,24 @@ def decode_image(data: bytes, max_pixels: int) -> Image.Image:
     width, height = image.size
     if width * height > max_pixels:
         raise invalid_input(f"image is {width}x{height} pixels; at most {max_pixels} are accepted", "image")
+    if image.format == "JPEG":
+        check_jpeg_strictly(data)
     try:
         image.load()
-        image = ImageOps.exif_transpose(image)
-        return to_rgb(image)
+        return to_rgb(apply_orientation(image))
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, struct.error):
         raise invalid_input("image is truncated or corrupt", "image") from None
 
 
-def load_photo(source: str, width: int, height: int, settings: Settings, timeout_s: float | None = None) -> Image.Image:
+def load_photo(
+    source: str, width: int, height: int, settings: Settings, job_deadline: Deadline | None = None
+) -> Image.Image:
     """The photo, centre-cropped to the design's aspect ratio and resized to its exact size."""
     if source.lower().startswith(("https://", "http://")) or "://" in source[:16]:
-        data = fetch_url(source, settings, timeout_s)
+        deadline = Deadline(settings.input_fetch_timeout_s)
+        if job_deadline is not None:
+            deadline = job_deadline.sooner(settings.input_fetch_timeout_s)
+        data = fetch_url(source, settings, deadline, job_deadline)
     else:
         data = decode_base64(source, settings)
     return ImageOps.fit(decode_image(data, settings.max_input_pixels), (width, height), method=Image.Resampling.LANCZOS)

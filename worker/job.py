@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from standardwebhooks import Webhook
 
 from worker.config import Settings
 from worker.encode import to_host_pixels
@@ -19,7 +20,7 @@ from worker.errors import ErrorCode, WorkerError
 from worker.faults import FaultPlan, corrupt_output, raise_fault
 from worker.generate import GenerationPlan, generate_designs
 from worker.inputs import load_photo
-from worker.logs import bind_job, redact_secret
+from worker.logs import bind_job, job_secrets
 from worker.model import LoadedModel, load_model
 from worker.outputs import ImageOutput, StoredOutput, store_outputs
 from worker.products import BUILTIN_MOCKUPS_DIR, MockupRequest, MockupTemplate, composite_mockups, load_templates
@@ -28,9 +29,11 @@ from worker.schema import MAX_SEED, JobInput, parse_job_input
 from worker.storage import S3Target, Storage, storage_for
 from worker.styles import BUILTIN_STYLES_DIR, Style, load_styles
 from worker.stylize import PRINT_DPI, style_designs
-from worker.webhooks import ProgressWebhooks, WebhookSender, check_webhook_url, without_signed_urls
+from worker.urls import Deadline, OutboundURL
+from worker.webhooks import JobWebhook, default_webhook_target, job_target, webhook_signer, without_signed_urls
 
 log = logging.getLogger(__name__)
+REPORT_GRACE_S = 10.0  # how long past JOB_TIMEOUT_S the final webhook may still take
 
 
 def plan_generation(request: JobInput, style: Style, model: LoadedModel, photo: Any) -> GenerationPlan:
@@ -79,6 +82,8 @@ class DesignWorker:
     templates: dict[str, MockupTemplate] = field(default_factory=dict)
     s3_target: S3Target | None = None
     faults: FaultPlan = field(default_factory=lambda: FaultPlan(""))
+    webhook_signer: Webhook | None = None
+    default_webhook_target: OutboundURL | None = None
     startup_error: str | None = None
 
     @classmethod
@@ -88,6 +93,7 @@ class DesignWorker:
         if settings.webhook_secret is None:
             log.warning("WEBHOOK_SECRET is not set: no webhooks will be sent")
         try:
+            signer, default_target = webhook_signer(settings), default_webhook_target(settings)
             s3_target = S3Target.from_settings(settings)
             storage = storage_for(s3_target, settings)
             styles = load_styles(BUILTIN_STYLES_DIR, settings.styles_dir)
@@ -99,7 +105,7 @@ class DesignWorker:
             return cls(settings, None, {}, storage_for(None, settings), startup_error=f"{type(exc).__name__}: {exc}")
         if settings.fault_injection:
             log.warning("FAULT_INJECTION is set (%s): jobs will fail on purpose", settings.fault_injection)
-        return cls(settings, model, styles, storage, templates, s3_target, faults)
+        return cls(settings, model, styles, storage, templates, s3_target, faults, signer, default_target)
 
     def fitness_check(self) -> None:
         """Registered with RunPod: a worker that could not load its model must not take jobs."""
@@ -111,13 +117,14 @@ class DesignWorker:
         return self.run(job, runpod_progress(job))
 
     def run(self, job: dict[str, Any], progress_sink: ProgressSink) -> dict[str, Any]:
-        with bind_job(job.get("id")):
+        s3_config = job.get("s3Config") if isinstance(job.get("s3Config"), dict) else {}
+        with bind_job(job.get("id")), job_secrets(s3_config.get("accessId"), s3_config.get("accessSecret")):
             return self._run(job, progress_sink)
 
     def _run(self, job: dict[str, Any], progress_sink: ProgressSink) -> dict[str, Any]:
         progress = JobProgress(progress_sink, self.settings.progress_interval_s, self.settings.job_timeout_s)
         request: JobInput | None = None
-        progress_webhooks: ProgressWebhooks | None = None
+        webhook: JobWebhook | None = None
         try:
             if self.model is None:
                 raise WorkerError(
@@ -127,16 +134,14 @@ class DesignWorker:
                 request = parse_job_input(
                     job.get("input"), list(self.styles), self.product_colors(), self.settings.max_output_pixels
                 )
+                webhook = self._webhook_for(job, request)
                 storage = self._storage_for(job)
-                webhook = self._webhook_for(request.webhook_url)
             if webhook is not None and self.settings.webhook_progress:
-                progress_webhooks = ProgressWebhooks(webhook, self._identity(job, request.design_id))
-                progress.add_sink(progress_webhooks)
+                progress.add_sink(webhook.progress)
             with progress.stage("load_input"):
-                fetch_timeout_s = min(self.settings.input_fetch_timeout_s, max(progress.remaining_s(), 0.1))
                 photo = None
                 if request.image:
-                    photo = load_photo(request.image, request.width, request.height, self.settings, fetch_timeout_s)
+                    photo = load_photo(request.image, request.width, request.height, self.settings, progress.deadline)
             style = self.styles[request.style]
             plan = plan_generation(request, style, self.model, photo)
             with progress.stage("generate"):
@@ -153,16 +158,9 @@ class DesignWorker:
                 outputs = self._design_outputs(request, plan, designs) + self._mockup_outputs(
                     request, plan, mockup_requests, mockups
                 )
-                stored = store_outputs(outputs, storage)
-            result = self._result(request, plan, stored, progress)
-            if progress_webhooks is not None:
-                progress_webhooks.close()
-            with progress.stage("webhook"):
-                if request.webhook_url or self.settings.webhook_url:
-                    event = {**self._identity(job, request.design_id), **without_signed_urls(result)}
-                    result["webhook"] = self._deliver(webhook, "design.completed", event)
-            result["timings_ms"] = {**progress.timings_ms, "total": progress.total_ms()}
-            return result
+                stored = store_outputs(outputs, storage, progress.deadline)
+                if fault == "late":
+                    progress.deadline.expire()
         except WorkerError as err:
             log.info("job %s failed: %s", job.get("id"), err.code.value)
             response = err.to_response()
@@ -184,49 +182,66 @@ class DesignWorker:
             response = WorkerError(
                 ErrorCode.INTERNAL, "an unexpected error ended the job; it has been logged"
             ).to_response()
-        if progress_webhooks is not None:
-            progress_webhooks.close()
-        return self._report_failure(job, request, response)
+        else:
+            # The images exist: from here on nothing may turn the job into a failure that hides them.
+            result = self._result(request, plan, stored, progress)
+            with progress.stage("webhook", enforce_deadline=False):
+                if self._has_webhook_target(request):
+                    result["webhook"] = self._deliver(
+                        webhook, "design.completed", without_signed_urls(result), progress
+                    )
+            result["timings_ms"] = {**progress.timings_ms, "total": progress.total_ms()}
+            return result
+        if request is None:
+            webhook = self._default_webhook(job)  # the job's own URL counts only once validated
+        if self._has_webhook_target(request):
+            event = {"error": response["error"], "error_code": response["error_code"]}
+            if "partial_output" in response:
+                event["partial_output"] = without_signed_urls(response["partial_output"])
+            response["webhook"] = self._deliver(webhook, "design.failed", event, progress)
+        return response
 
     def _identity(self, job: dict[str, Any], design_id: str | None) -> dict[str, Any]:
         return {"design_id": design_id, "job_id": job.get("id")}
 
     def _storage_for(self, job: dict[str, Any]) -> Storage:
-        """The configured storage, or the bucket of RunPod's per-job ``s3Config``."""
+        """The configured storage, or the bucket of RunPod's per-job ``s3Config`` (its endpoint checked)."""
         if not job.get("s3Config"):
             return self.storage
-        target = S3Target.from_job(job["s3Config"], self.s3_target)
-        redact_secret(target.secret_access_key)
-        redact_secret(target.access_key_id)
+        target = S3Target.from_job(job["s3Config"], self.s3_target, self.settings)
         return storage_for(target, self.settings)
 
-    def _webhook_for(self, job_url: str | None) -> WebhookSender | None:
-        """The job's own URL (checked against the allowed hosts), else ``WEBHOOK_URL``; None without a secret."""
-        url = check_webhook_url(job_url, self.settings) if job_url else self.settings.webhook_url
-        if url is None or self.settings.webhook_secret is None:
-            return None
-        return WebhookSender(url, self.settings.webhook_secret.get_secret_value(), self.settings)
+    def _webhook_target(self, request: JobInput) -> OutboundURL | None:
+        """The job's own URL (the URL rules and an allowed host, no DNS), else ``WEBHOOK_URL``."""
+        return job_target(request.webhook_url, self.settings) if request.webhook_url else self.default_webhook_target
 
-    def _deliver(self, webhook: WebhookSender | None, event_type: str, data: dict[str, Any]) -> dict[str, Any]:
+    def _has_webhook_target(self, request: JobInput | None) -> bool:
+        if request is None or not request.webhook_url:
+            return self.default_webhook_target is not None
+        try:
+            return self._webhook_target(request) is not None
+        except WorkerError:
+            return False
+
+    def _webhook_for(self, job: dict[str, Any], request: JobInput) -> JobWebhook | None:
+        target = self._webhook_target(request)
+        if target is None or self.webhook_signer is None:
+            return None
+        return JobWebhook(target, self.webhook_signer, self.settings, self._identity(job, request.design_id))
+
+    def _default_webhook(self, job: dict[str, Any]) -> JobWebhook | None:
+        if self.default_webhook_target is None or self.webhook_signer is None:
+            return None
+        return JobWebhook(self.default_webhook_target, self.webhook_signer, self.settings, self._identity(job, None))
+
+    def _deliver(
+        self, webhook: JobWebhook | None, event_type: str, data: dict[str, Any], progress: JobProgress
+    ) -> dict[str, Any]:
+        """The final event, within the job's deadline plus a short grace (a failure must still be told)."""
         if webhook is None:
             return {"delivered": False, "attempts": 0, "last_status": None, "reason": "WEBHOOK_SECRET is not set"}
-        return webhook.send(event_type, data).as_dict()
-
-    def _report_failure(
-        self, job: dict[str, Any], request: JobInput | None, response: dict[str, Any]
-    ) -> dict[str, Any]:
-        """Send ``design.failed`` where a webhook target is known; a job URL counts only once validated."""
-        job_url = request.webhook_url if request is not None else None
-        if not (job_url or self.settings.webhook_url):
-            return response
-        try:
-            webhook = self._webhook_for(job_url)
-        except WorkerError:
-            return response
-        design_id = request.design_id if request is not None else None
-        event = {**self._identity(job, design_id), "error": response["error"], "error_code": response["error_code"]}
-        response["webhook"] = self._deliver(webhook, "design.failed", event)
-        return response
+        deadline = Deadline(min(self.settings.webhook_max_seconds, progress.remaining_s() + REPORT_GRACE_S))
+        return webhook.deliver(event_type, data, deadline).as_dict()
 
     def product_colors(self) -> dict[str, list[str]]:
         return {name: list(template.colors) for name, template in self.templates.items()}

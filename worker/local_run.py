@@ -1,4 +1,4 @@
-"""Run ``test_input.json`` through ``handler.py`` on this machine and say where the images went.
+"""Run ``test_input.json`` through ``handler.py`` on this machine; the handler says where the images went.
 
     python -m worker.local_run
 
@@ -8,17 +8,61 @@ With ``MODEL_ID`` unset there are no real weights to use offline, so a tiny rand
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from models.tiny import save_tiny_flux
-from worker.config import Settings
+from worker.webhooks import without_signed_urls
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY_MODEL_DIR = ROOT / "models" / "tiny-flux"
+
+
+def runs_local_test(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> bool:
+    """True when runpod will run one local test job (``python handler.py [--test_input ...]``), as
+    ``runpod.serverless.start`` decides: no API server, not on RunPod."""
+    argv = sys.argv if argv is None else argv
+    environ = os.environ if environ is None else environ
+    serving = "--rp_serve_api" in argv or environ.get("RUNPOD_REALTIME_PORT")
+    return not serving and not environ.get("RUNPOD_WEBHOOK_GET_JOB")
+
+
+def summary(result: dict[str, Any]) -> str:
+    """A few readable lines: where each image is and what each stage took (presigned URLs left out)."""
+    if "error" in result:
+        return f"job failed: {result['error']}"
+    shown = without_signed_urls(result)
+    lines = [f"design {result['design_id']} ({result['style']}, seed {result['seed']}):"]
+    for item in shown["designs"] + shown["mockups"]:
+        what = (
+            f"design {item['index']}"
+            if "index" in item
+            else f"{item['product']} mockup of design {item['design_index']}"
+        )
+        where = item.get("url") or f"key {item['key']} (presigned URL in the job result)"
+        lines.append(f"  {what:<32} {item['width']}x{item['height']}  {where}")
+    stages = ", ".join(f"{stage} {ms} ms" for stage, ms in result["timings_ms"].items())
+    lines.append(f"  timings: {stages}")
+    if "webhook" in result:
+        lines.append(f"  webhook: {result['webhook']}")
+    return "\n".join(lines)
+
+
+def local_test_handler(
+    handle: Callable[[dict[str, Any]], dict[str, Any]],
+) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """The handler for a local test run: the job, then its summary on the terminal."""
+
+    def handler(job: dict[str, Any]) -> dict[str, Any]:
+        result = handle(job)
+        print(summary(result), file=sys.stderr, flush=True)
+        return result
+
+    return handler
 
 
 def main() -> int:
@@ -36,15 +80,7 @@ def main() -> int:
     status = subprocess.call([sys.executable, "-u", "handler.py"], cwd=ROOT, env=env)
     if status != 0:
         print(f"handler.py failed (exit {status}); its log above says why", file=sys.stderr)
-        return status
-    design_id = json.loads((ROOT / "test_input.json").read_text())["input"]["design_id"]
-    output_dir = Settings().output_dir
-    folder = output_dir if output_dir.is_absolute() else ROOT / output_dir
-    print(f"\nOutputs of job {design_id!r}:")
-    for path in sorted((folder / design_id).rglob("*")):
-        if path.is_file():
-            print(f"  {path}")
-    return 0
+    return status
 
 
 if __name__ == "__main__":

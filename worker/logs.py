@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -32,6 +33,7 @@ SIGNATURE_PATTERNS = [
 SECRET_ENVIRONMENT = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN",
                       "BUCKET_SECRET_ACCESS_KEY", "BUCKET_ACCESS_KEY_ID", "WEBHOOK_SECRET", "RUNPOD_API_KEY")  # fmt: skip
 _secrets: set[str] = set()
+_job_secrets: Counter[str] = Counter()  # a job's own credentials, for as long as the job runs
 
 
 def redact_secret(value: str | None) -> None:
@@ -40,8 +42,22 @@ def redact_secret(value: str | None) -> None:
         _secrets.add(value)
 
 
+@contextmanager
+def job_secrets(*values: object) -> Iterator[None]:
+    """Redact ``values`` (a job's ``s3Config`` credentials) while the job runs, then forget them."""
+    held = [value for value in values if isinstance(value, str) and len(value) >= 8]
+    _job_secrets.update(held)
+    try:
+        yield
+    finally:
+        _job_secrets.subtract(held)
+        for value in held:
+            if _job_secrets[value] <= 0:
+                del _job_secrets[value]
+
+
 def redact(text: str) -> str:
-    for secret in sorted(_secrets, key=len, reverse=True):
+    for secret in sorted(_secrets | set(_job_secrets), key=len, reverse=True):
         text = text.replace(secret, REDACTED)
     for pattern in SIGNATURE_PATTERNS:
         text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + REDACTED, text)
@@ -71,7 +87,9 @@ class JsonFormatter(logging.Formatter):
         return redact(json.dumps(event, default=str))
 
 
-def configure_logging(settings: Settings) -> None:
+def configure_logging(settings: Settings, local_test: bool = False) -> None:
+    """JSON logs for the worker; ``local_test`` (``python handler.py``) also quiets RunPod's own INFO lines,
+    which print the whole job result (presigned URLs included): the worker prints a summary instead."""
     for name in SECRET_ENVIRONMENT:
         redact_secret(os.environ.get(name))
     for secret in (settings.webhook_secret, settings.bucket_access_key_id, settings.bucket_secret_access_key):
@@ -89,4 +107,5 @@ def configure_logging(settings: Settings) -> None:
     transformers.utils.logging.disable_progress_bar()
     from runpod.serverless.modules.rp_logger import RunPodLogger
 
-    RunPodLogger().set_level("INFO" if level == "DEBUG" else {"WARNING": "WARN"}.get(level, level))
+    runpod_level = "INFO" if level == "DEBUG" else {"WARNING": "WARN"}.get(level, level)
+    RunPodLogger().set_level("WARN" if local_test and runpod_level in ("DEBUG", "INFO") else runpod_level)

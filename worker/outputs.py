@@ -9,14 +9,16 @@ immutable.
 from __future__ import annotations
 
 import hashlib
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
 from worker.encode import CONTENT_TYPES, EXTENSIONS, encode_image
+from worker.errors import ErrorCode, WorkerError
 from worker.storage import Artifact, Storage, StoredArtifact
+from worker.urls import Deadline
 
 MAX_THREADS = 8
 HASH_CHARS = 12
@@ -54,12 +56,39 @@ class StoredOutput:
                 "width": width, "height": height, "bytes": self.size_bytes}  # fmt: skip
 
 
-def store_outputs(outputs: list[ImageOutput], storage: Storage) -> list[StoredOutput]:
-    """Encode and store every output, in parallel; results come back in the order of ``outputs``."""
+def store_outputs(outputs: list[ImageOutput], storage: Storage, deadline: Deadline) -> list[StoredOutput]:
+    """Encode and store every output in parallel, within ``deadline``; results in the order of ``outputs``.
+
+    A failure or the deadline ends the stage with a ``WorkerError`` that still lists what was stored.
+    """
 
     def encode_and_put(output: ImageOutput) -> StoredOutput:
         artifact = output.encode()
         return StoredOutput(output, storage.put(artifact), len(artifact.data))
 
-    with ThreadPoolExecutor(max_workers=max(1, min(MAX_THREADS, len(outputs)))) as pool:
-        return list(pool.map(encode_and_put, outputs))
+    pool = ThreadPoolExecutor(max_workers=max(1, min(MAX_THREADS, len(outputs))), thread_name_prefix="store")
+    futures = [pool.submit(encode_and_put, output) for output in outputs]
+    try:
+        done, pending = wait(futures, timeout=deadline.remaining())
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)  # a stuck peer keeps its thread, not the job
+    stored = [future.result() for future in futures if future in done and future.exception() is None]
+    failures = [future.exception() for future in futures if future in done and future.exception() is not None]
+    if pending:
+        error = WorkerError(ErrorCode.TIMEOUT, "the job ran out of time storing its images (JOB_TIMEOUT_S)")
+    elif failures:
+        error = failures[0] if isinstance(failures[0], WorkerError) else None
+        if error is None:
+            raise failures[0]
+    else:
+        return stored
+    error.partial_output = partial_output(stored)
+    raise error
+
+
+def partial_output(stored: list[StoredOutput]) -> dict[str, list[dict[str, Any]]]:
+    """What a failed job did store, so that nothing already made is lost."""
+    return {
+        "designs": [item.result_entry() for item in stored if item.output.kind == "design"],
+        "mockups": [item.result_entry() for item in stored if item.output.kind == "mockup"],
+    }

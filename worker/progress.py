@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from worker.errors import ErrorCode, WorkerError
+from worker.urls import Deadline
 
 # stage name -> (percent when it starts, percent when it ends)
 STAGES: dict[str, tuple[int, int]] = {
@@ -45,15 +46,15 @@ class JobProgress:
         self._clock = clock
         self._last_step_report = float("-inf")
         self._started = time.perf_counter()
-        self._deadline = clock() + budget_s
+        self.deadline = Deadline(budget_s, clock)  # bounds every stage and every outbound transfer
         self._budget_s = budget_s
         self.timings_ms: dict[str, int] = {}
 
     def remaining_s(self) -> float:
-        return max(0.0, self._deadline - self._clock())
+        return self.deadline.remaining()
 
     def check_deadline(self) -> None:
-        if self._clock() > self._deadline:
+        if self.deadline.passed:
             raise WorkerError(
                 ErrorCode.TIMEOUT, f"the job ran longer than its {self._budget_s:g} s budget (JOB_TIMEOUT_S)"
             )
@@ -67,8 +68,10 @@ class JobProgress:
             sink(update)
 
     @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        self.check_deadline()
+    def stage(self, name: str, enforce_deadline: bool = True) -> Iterator[None]:
+        """``enforce_deadline=False`` for the report after the outputs exist: it must run, late or not."""
+        if enforce_deadline:
+            self.check_deadline()
         self._send({"stage": name, "percent": STAGES[name][0]})
         started = time.perf_counter()
         try:

@@ -18,6 +18,12 @@ MAX_SEED = 2**32 - 1
 DESIGN_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MODEL_LEVEL_FIELDS = {"prompt_required": "prompt", "too_many_pixels": "num_designs"}
 Dimension = Annotated[int, Field(ge=256, le=2048, multiple_of=16)]
+ECHO_LIMIT = 40  # the most of a caller's own text an error message repeats
+
+
+def shorten(text: str) -> str:
+    """A caller's text as an error message quotes it: at most ``ECHO_LIMIT`` characters."""
+    return text if len(text) <= ECHO_LIMIT else text[: ECHO_LIMIT - 3] + "..."
 
 
 class JobInput(BaseModel):
@@ -59,7 +65,7 @@ class JobInput(BaseModel):
             raise PydanticCustomError(
                 "unknown_style",
                 "unknown style '{style}'; available: {available}",
-                {"style": value, "available": ", ".join(available)},
+                {"style": shorten(value), "available": ", ".join(available)},
             )
         return name
 
@@ -75,7 +81,7 @@ class JobInput(BaseModel):
             raise PydanticCustomError(
                 "unknown_product",
                 "unknown product(s) {unknown}; available: {available}",
-                {"unknown": ", ".join(unknown), "available": ", ".join(available) or "none yet"},
+                {"unknown": shorten(", ".join(unknown)), "available": ", ".join(available) or "none yet"},
             )
         return list(dict.fromkeys(names))
 
@@ -88,23 +94,39 @@ class JobInput(BaseModel):
         chosen = {product.strip().lower(): color.strip().lower() for product, color in value.items()}
         for product, color in chosen.items():
             if product not in catalog:
-                raise PydanticCustomError("unknown_product", "unknown product '{product}'", {"product": product})
+                raise PydanticCustomError(
+                    "unknown_product", "unknown product '{product}'", {"product": shorten(product)}
+                )
             if color not in catalog[product]:
                 raise PydanticCustomError(
                     "unknown_color",
                     "{product} comes in {available}; not '{color}'",
-                    {"product": product, "color": color, "available": ", ".join(catalog[product]) or "one colour only"},
+                    {
+                        "product": product,
+                        "color": shorten(color),
+                        "available": ", ".join(catalog[product]) or "one colour only",
+                    },
                 )
         return chosen
+
+    @property
+    def design_size(self) -> tuple[int, int]:
+        """Width and height of each design as delivered: ``print_size`` on the long edge when asked for."""
+        if self.print_size is None:
+            return self.width, self.height
+        scale = self.print_size / max(self.width, self.height)
+        return max(1, round(self.width * scale)), max(1, round(self.height * scale))
 
     @model_validator(mode="after")
     def _output_within_bounds(self, info: ValidationInfo) -> JobInput:
         limit = (info.context or {}).get("max_output_pixels")
-        total = self.num_designs * self.width * self.height
+        generated = self.width * self.height
+        delivered = self.design_size[0] * self.design_size[1]
+        total = self.num_designs * max(generated, delivered)
         if limit is not None and total > limit:
             raise PydanticCustomError(
                 "too_many_pixels",
-                "num_designs x width x height is {total} pixels; at most {limit}",
+                "num_designs x the design size (width x height, or the print size) is {total} pixels; at most {limit}",
                 {"total": total, "limit": limit},
             )
         return self

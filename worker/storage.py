@@ -18,7 +18,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from worker.config import Settings
-from worker.errors import ErrorCode, WorkerError
+from worker.errors import ErrorCode, WorkerError, invalid_input
+from worker.urls import TransferFailed, URLRejected, parse_outbound, resolve
 
 log = logging.getLogger(__name__)
 UPLOAD_THREADS = 16
@@ -92,23 +93,42 @@ class S3Target:
         )
 
     @classmethod
-    def from_job(cls, s3_config: Any, default: S3Target | None) -> S3Target | None:
-        """RunPod's request-level ``s3Config``: bucketName, endpointUrl, accessId, accessSecret."""
+    def from_job(cls, s3_config: Any, default: S3Target | None, settings: Settings) -> S3Target | None:
+        """RunPod's request-level ``s3Config``: bucketName, endpointUrl, accessId, accessSecret.
+
+        Its endpoint follows the rules of every outbound URL (``worker.urls``), checked before the job runs.
+        """
         if not s3_config:
             return default
         if not isinstance(s3_config, dict) or not s3_config.get("bucketName"):
-            raise WorkerError(
-                ErrorCode.INVALID_INPUT,
-                "s3Config needs at least a bucketName",
-                [{"field": "s3Config", "message": "bucketName required"}],
-            )
+            raise invalid_input("s3Config needs at least a bucketName", "s3Config")
+        fields = ("bucketName", "endpointUrl", "accessId", "accessSecret")
+        if any(s3_config.get(name) is not None and not isinstance(s3_config[name], str) for name in fields):
+            raise invalid_input(f"s3Config's {', '.join(fields)} must be strings", "s3Config")
+        endpoint = default.endpoint_url if default else None
+        if s3_config.get("endpointUrl"):
+            endpoint = checked_endpoint(s3_config["endpointUrl"], settings)
         return cls(
-            bucket=str(s3_config["bucketName"]),
-            endpoint_url=s3_config.get("endpointUrl") or (default.endpoint_url if default else None),
+            bucket=s3_config["bucketName"],
+            endpoint_url=endpoint,
             region=default.region if default else None,
             access_key_id=s3_config.get("accessId"),
             secret_access_key=s3_config.get("accessSecret"),
         )
+
+
+def checked_endpoint(url: str, settings: Settings) -> str:
+    """A job's S3 endpoint: parsed by the URL rules and every address checked (boto3 resolves it again when it
+    connects: unlike image and webhook URLs, this connection is not pinned)."""
+    field = "s3Config.endpointUrl"
+    try:
+        target = parse_outbound(url, field, settings.allow_http_urls)
+        resolve(target, field, settings.allow_private_urls)
+    except URLRejected as exc:
+        raise invalid_input(str(exc), "s3Config") from None
+    except TransferFailed as exc:
+        raise WorkerError(ErrorCode.STORAGE_UNAVAILABLE, exc.reason) from None
+    return target.url.rstrip("/")
 
 
 class S3Storage:

@@ -4,14 +4,20 @@ Events: ``design.completed`` (the job's output), ``design.failed`` (error and er
 ``WEBHOOK_PROGRESS=1``, ``design.progress`` (stage and percent, at most one a second). Each body is
 ``{"type", "timestamp", "data"}``, with ``design_id`` and the RunPod ``job_id`` in ``data``.
 
-Delivery retries connection errors, timeouts, 5xx and 429 (honouring ``Retry-After``) with exponential
-backoff and jitter, bounded in attempts and seconds; other 4xx are final, and 410 means the endpoint is
-gone. One event keeps one ``webhook-id`` across its retries, so the app can de-duplicate. A webhook that
-cannot be delivered never fails the job: the job's result says so.
+A job's target is chosen at validation with no network use (a job's own ``webhook_url`` must have an
+allowed host); it is resolved at delivery, once per attempt, and the attempt goes to the address that was
+checked (``worker.urls``). Redirects are never followed: a 3xx is a failed attempt. Replies are read to
+at most 4 KB and never decompressed. Delivery retries connection errors, timeouts, unresolvable names,
+5xx and 429 (honouring ``Retry-After``) with exponential backoff and jitter, bounded in attempts and by
+a deadline; other statuses are final, and 410 means the endpoint is gone. One event keeps one
+``webhook-id`` across its retries, so the app can de-duplicate. A webhook that cannot be delivered never
+fails the job: the job's result says so.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 import random
@@ -26,18 +32,20 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import requests
 from standardwebhooks import Webhook
 
 from worker.config import Settings
 from worker.errors import invalid_input
-from worker.inputs import check_url
+from worker.urls import Deadline, OutboundURL, TransferFailed, URLRejected, exchange, parse_outbound, resolve
 
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = {429} | set(range(500, 600))
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 15.0
+REPLY_READ_LIMIT = 4096
+MIN_SECRET_BYTES = 16
+PROGRESS_TIMEOUT_S = 2.0  # a progress event gets one short attempt: it is advisory
 
 
 @dataclass
@@ -59,14 +67,43 @@ def verify(body: bytes | str, headers: Mapping[str, str], secret: str) -> dict[s
     return Webhook(secret).verify(body, dict(headers))
 
 
-def check_webhook_url(url: str, settings: Settings) -> str:
-    """A job's own webhook URL: an allowed host (``WEBHOOK_ALLOWED_HOSTS``) and the image URLs' address rules."""
-    host, _, _ = check_url(url, settings, "webhook_url")
+def webhook_signer(settings: Settings) -> Webhook | None:
+    """The signer for ``WEBHOOK_SECRET``, made at cold start so a malformed secret stops the worker there."""
+    if settings.webhook_secret is None:
+        return None
+    secret = settings.webhook_secret.get_secret_value().removeprefix("whsec_")
+    try:
+        key = base64.b64decode(secret + "=" * (-len(secret) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if len(key) < MIN_SECRET_BYTES:
+        raise ValueError(
+            f"WEBHOOK_SECRET is not a Standard Webhooks secret: 'whsec_' and the base64 of {MIN_SECRET_BYTES}+ bytes"
+        )
+    return Webhook(key)
+
+
+def default_webhook_target(settings: Settings) -> OutboundURL | None:
+    """``WEBHOOK_URL``, checked by the URL rules at cold start."""
+    if settings.webhook_url is None:
+        return None
+    try:
+        return parse_outbound(settings.webhook_url, "WEBHOOK_URL", settings.allow_http_urls)
+    except URLRejected as exc:
+        raise ValueError(str(exc)) from None
+
+
+def job_target(url: str, settings: Settings) -> OutboundURL:
+    """A job's own ``webhook_url``: the URL rules and an allowed host (``WEBHOOK_ALLOWED_HOSTS``), no DNS."""
+    try:
+        target = parse_outbound(url, "webhook_url", settings.allow_http_urls)
+    except URLRejected as exc:
+        raise invalid_input(str(exc), "webhook_url") from None
     allowed = settings.allowed_webhook_hosts
-    host = host.lower()
+    host = target.host
     if host not in allowed and not any(a.startswith("*.") and host.endswith(a[1:]) for a in allowed):
-        raise invalid_input(f"webhook_url host {host!r} is not in WEBHOOK_ALLOWED_HOSTS", "webhook_url")
-    return url
+        raise invalid_input(f"webhook_url host {host[:80]!r} is not in WEBHOOK_ALLOWED_HOSTS", "webhook_url")
+    return target
 
 
 def is_signed_url(url: str) -> bool:
@@ -75,7 +112,7 @@ def is_signed_url(url: str) -> bool:
 
 
 def without_signed_urls(result: dict[str, Any]) -> dict[str, Any]:
-    """The result for a webhook body: presigned URLs are dropped (each entry keeps its ``key``).
+    """The result for a webhook body or a log: presigned URLs are dropped (each entry keeps its ``key``).
 
     A signature belongs only in the job's own result; the app can presign a key itself.
     """
@@ -85,13 +122,13 @@ def without_signed_urls(result: dict[str, Any]) -> dict[str, Any]:
 
     return {
         **result,
-        "designs": [clean(d) for d in result["designs"]],
-        "mockups": [clean(m) for m in result["mockups"]],
+        "designs": [clean(d) for d in result.get("designs", [])],
+        "mockups": [clean(m) for m in result.get("mockups", [])],
     }
 
 
-def retry_after_seconds(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After")
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("Retry-After") or headers.get("retry-after")
     if not value:
         return None
     try:
@@ -103,24 +140,63 @@ def retry_after_seconds(response: requests.Response) -> float | None:
             return None
 
 
-class WebhookSender:
-    """Sends one job's events to one URL, signed with the configured secret."""
+class JobWebhook:
+    """One job's webhook: its target, its signer, its progress events and the delivery of its final event.
+
+    Progress events go out from a background thread, at most one a second, one short attempt each: they
+    are advisory, so a slow receiver never holds up the GPU; when the final event is due, pending ones are
+    dropped and the one in flight is waited for, so the final event is always the last.
+    """
 
     def __init__(
         self,
-        url: str,
-        secret: str,
+        target: OutboundURL,
+        signer: Webhook,
         settings: Settings,
-        session: requests.Session | None = None,
+        identity: dict[str, Any],
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.url = url
-        self._signer = Webhook(secret)
+        self.target = target
+        self._signer = signer
         self._settings = settings
-        self._session = session or requests.Session()
+        self._identity = identity
         self._sleep = sleep
+        self._lock = threading.Lock()
+        self._last_progress = float("-inf")
+        self._progress_pool: ThreadPoolExecutor | None = None
+        self._final_due = False
 
-    def _attempt(self, message_id: str, payload: str) -> requests.Response:
+    # --- progress ---
+
+    def progress(self, update: dict[str, Any]) -> None:
+        """A ``ProgressSink``: sends ``design.progress`` unless throttled or the final event is due."""
+        with self._lock:
+            now = time.monotonic()
+            if self._final_due or now - self._last_progress < 1.0:
+                return
+            self._last_progress = now
+            if self._progress_pool is None:
+                self._progress_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="progress-webhook")
+            deadline = Deadline(min(self._settings.webhook_timeout_s, PROGRESS_TIMEOUT_S))
+            self._progress_pool.submit(self.send, "design.progress", {**self._identity, **update}, deadline, 1)
+
+    def _stop_progress(self) -> None:
+        with self._lock:
+            self._final_due = True
+            pool, self._progress_pool = self._progress_pool, None
+        if pool is not None:  # the one in flight finishes (within PROGRESS_TIMEOUT_S): the final event comes last
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    # --- the final event ---
+
+    def deliver(self, event_type: str, data: dict[str, Any], deadline: Deadline) -> DeliveryReport:
+        """The job's last event (``design.completed`` or ``design.failed``), retried within ``deadline``."""
+        self._stop_progress()
+        return self.send(event_type, {**self._identity, **data}, deadline)
+
+    def _attempt(self, message_id: str, payload: str, deadline: Deadline) -> tuple[int, float | None]:
+        """One signed POST to the checked address: its status and ``Retry-After`` (or ``TransferFailed``)."""
+        address = resolve(self.target, "webhook", self._settings.allow_private_urls)
         sent_at = datetime.now(UTC)  # timezone-aware: a naive datetime would sign the wrong timestamp
         headers = {
             "content-type": "application/json",
@@ -128,61 +204,41 @@ class WebhookSender:
             "webhook-timestamp": str(int(sent_at.timestamp())),
             "webhook-signature": self._signer.sign(message_id, sent_at, payload),
         }
-        timeout = self._settings.webhook_timeout_s
-        return self._session.post(self.url, data=payload.encode(), headers=headers, timeout=(timeout, timeout))
+        attempt_deadline = deadline.sooner(self._settings.webhook_timeout_s)
+        reply = exchange(self.target, address, attempt_deadline, "POST", headers, payload.encode(), REPLY_READ_LIMIT)
+        return reply.status, retry_after_seconds(reply.headers)
 
-    def send(self, event_type: str, data: dict[str, Any], max_attempts: int | None = None) -> DeliveryReport:
+    def send(
+        self, event_type: str, data: dict[str, Any], deadline: Deadline, max_attempts: int | None = None
+    ) -> DeliveryReport:
         message_id = f"msg_{uuid.uuid4().hex}"
         payload = json.dumps({"type": event_type, "timestamp": datetime.now(UTC).isoformat(), "data": data})
         attempts_allowed = max_attempts or self._settings.webhook_max_attempts
-        deadline = time.monotonic() + self._settings.webhook_max_seconds
         status: int | None = None
+        host = self.target.host
         for attempt in range(1, attempts_allowed + 1):
-            wait: float | None = None
+            retry_after = None
             try:
-                response = self._attempt(message_id, payload)
-                status = response.status_code
+                status, retry_after = self._attempt(message_id, payload, deadline)
                 if 200 <= status < 300:
                     return DeliveryReport(True, attempt, status)
+                if 300 <= status < 400:
+                    log.warning("webhook %s to %s answered a redirect (%d), not followed", event_type, host, status)
+                    return DeliveryReport(False, attempt, status, f"redirect (HTTP {status}) not followed")
                 if status not in RETRY_STATUSES:
                     reason = "endpoint gone (410)" if status == 410 else f"rejected with HTTP {status}"
-                    log.warning("webhook %s to %s %s", event_type, urlsplit(self.url).hostname, reason)
+                    log.warning("webhook %s to %s %s", event_type, host, reason)
                     return DeliveryReport(False, attempt, status, reason)
-                wait = retry_after_seconds(response)
-            except requests.RequestException as exc:
-                log.info("webhook %s attempt %d failed: %s", event_type, attempt, type(exc).__name__)
+            except URLRejected as exc:
+                log.warning("webhook %s not sent: %s", event_type, exc)
+                return DeliveryReport(False, attempt - 1, status, str(exc))
+            except TransferFailed as exc:
+                log.info("webhook %s attempt %d failed: %s", event_type, attempt, exc.reason)
             if attempt == attempts_allowed:
                 break
             backoff = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
-            wait = backoff if wait is None else max(wait, backoff)
-            if time.monotonic() + wait > deadline:
-                return DeliveryReport(False, attempt, status, f"gave up after {self._settings.webhook_max_seconds:g} s")
+            wait = backoff if retry_after is None else max(retry_after, backoff)
+            if wait >= deadline.remaining():
+                return DeliveryReport(False, attempt, status, "gave up: the delivery deadline would pass")
             self._sleep(wait)
         return DeliveryReport(False, attempts_allowed, status, "attempts exhausted")
-
-
-class ProgressWebhooks:
-    """``design.progress`` events in a background thread, at most one a second, one attempt each.
-
-    Progress is advisory: a slow receiver never holds up the GPU, and pending updates are dropped once
-    the job's final event is due.
-    """
-
-    def __init__(self, sender: WebhookSender, identity: dict[str, Any], interval_s: float = 1.0) -> None:
-        self._sender = sender
-        self._identity = identity
-        self._interval_s = interval_s
-        self._last = float("-inf")
-        self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="progress-webhook")
-
-    def __call__(self, update: dict[str, Any]) -> None:
-        with self._lock:
-            now = time.monotonic()
-            if now - self._last < self._interval_s:
-                return
-            self._last = now
-        self._pool.submit(self._sender.send, "design.progress", {**self._identity, **update}, 1)
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,370 @@
+"""Hostile suite, round two: every outbound transfer (image, webhook, S3) against peers that misbehave.
+
+Each case is a hole a hostile tester found: one URL parser judging what another sends, redirects,
+peers that drip, replies that inflate, names that resolve differently the second time, late failures
+that hid stored images, and the low-severity cases that ended in ``internal``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+from PIL import Image
+from werkzeug import Response
+
+from devkit.s3 import S3_ACCESS_KEY, S3_SECRET_KEY
+from tests.conftest import ROOT, configured, png_data_uri, run_job, s3_settings, small_job, worker_env
+from tests.hostile import (
+    AMBIGUOUS_URLS,
+    BASE64_VARIANTS,
+    DelayingProxy,
+    FixedReplyServer,
+    SlowDripServer,
+    as_data_uri,
+    exif_rotation_with_a_malformed_tag,
+    jpeg_scan_cut_short,
+    png_with_colour_key,
+)
+from tests.test_delivery import SECRET, webhook_events
+from worker import DesignWorker
+from worker.config import Settings
+from worker.faults import FaultPlan
+from worker.inputs import decode_image
+from worker.logs import _job_secrets, redact
+
+# --- one parser, no second opinion ----------------------------------------------------------------------
+
+
+def test_a_backslash_in_a_webhook_url_reaches_nobody(worker, httpserver):
+    """``http://127.0.0.1:PORT\\@allowed.example/`` passed an allow-list that urlsplit read as allowed.example,
+    while requests sent it to 127.0.0.1:PORT."""
+    httpserver.expect_request("/hook").respond_with_data("ok")
+    hooked = configured(worker, webhook_secret=SECRET, webhook_allowed_hosts="allowed.example")
+    sneaky = f"http://127.0.0.1:{httpserver.port}\\@allowed.example/hook"
+    result, _ = run_job(hooked, small_job(webhook_url=sneaky))
+    assert result["error_code"] == "invalid_input"
+    assert "backslash" in result["error"]
+    assert len(httpserver.log) == 0
+
+
+@pytest.mark.parametrize("name", sorted(AMBIGUOUS_URLS))
+def test_ambiguous_image_urls_are_refused_without_a_connection(worker, name):
+    result, _ = run_job(worker, small_job(image=AMBIGUOUS_URLS[name]))
+    assert result["error_code"] == "invalid_input", result
+    assert AMBIGUOUS_URLS[name] not in result["error"]  # said why, without echoing the URL
+
+
+def test_metadata_addresses_stay_blocked_when_private_urls_are_allowed(worker):
+    assert worker.settings.allow_private_urls
+    for url in ("https://169.254.170.2/v2/credentials", "http://169.254.169.254/latest/", "https://[fd00:ec2::254]/"):
+        result, _ = run_job(worker, small_job(image=url))
+        assert result["error_code"] == "invalid_input" and "metadata" in result["error"], result
+
+
+def test_an_international_host_name_is_looked_up_not_a_crash(worker):
+    result, _ = run_job(worker, small_job(image="https://bücher.example/pet.png"))
+    assert result["error_code"] == "input_fetch_failed", result  # .example never resolves
+    assert "resolve" in result["error"]
+
+
+def test_a_malformed_redirect_location_is_invalid_input(worker):
+    server = FixedReplyServer(b"HTTP/1.1 302 Found\r\nLocation: http://[::1\r\nContent-Length: 0\r\n\r\n")
+    try:
+        result, _ = run_job(worker, small_job(image=f"http://127.0.0.1:{server.port}/hop"))
+    finally:
+        server.stop()
+    assert result["error_code"] == "invalid_input" and "redirected to an invalid URL" in result["error"], result
+
+
+# --- deadlines ------------------------------------------------------------------------------------------
+
+
+def test_a_slow_drip_image_server_cannot_hold_a_job_past_its_deadline(worker):
+    drip = SlowDripServer()
+    try:
+        hurried = configured(worker, job_timeout_s=3, input_fetch_timeout_s=60)
+        started = time.monotonic()
+        result, _ = run_job(hurried, small_job(image=f"http://127.0.0.1:{drip.port}/pet.png"))
+        elapsed = time.monotonic() - started
+    finally:
+        drip.stop()
+    assert result["error_code"] == "timeout", result
+    assert elapsed < 3 + 2  # a few seconds at most past JOB_TIMEOUT_S; it answered one byte a second
+    assert drip.connections == 1
+
+
+def test_the_image_fetch_has_an_overall_limit_of_its_own(worker):
+    drip = SlowDripServer()
+    try:
+        result, _ = run_job(
+            configured(worker, input_fetch_timeout_s=2), small_job(image=f"http://127.0.0.1:{drip.port}/")
+        )
+    finally:
+        drip.stop()
+    assert result["error_code"] == "input_fetch_failed" and "longer than 2 s" in result["error"], result
+
+
+def test_a_slow_webhook_receiver_is_cut_off_and_the_job_still_completes(worker):
+    drip = SlowDripServer()
+    try:
+        hooked = configured(worker, webhook_url=f"http://127.0.0.1:{drip.port}/hook", webhook_secret=SECRET,
+                            webhook_timeout_s=1, webhook_max_attempts=2, webhook_max_seconds=30)  # fmt: skip
+        started = time.monotonic()
+        result, _ = run_job(hooked, small_job(products=[]))
+        elapsed = time.monotonic() - started
+    finally:
+        drip.stop()
+    assert "error" not in result and result["designs"]
+    assert result["webhook"]["delivered"] is False and result["webhook"]["attempts"] == 2
+    assert elapsed < 10
+
+
+def test_a_slow_s3_peer_ends_the_job_at_its_deadline(worker, s3_server):
+    proxy = DelayingProxy(int(s3_server.endpoint.rsplit(":", 1)[1]), delay_s=30)
+    try:
+        slow = configured(worker, **s3_settings(s3_server, s3_endpoint_url=f"http://127.0.0.1:{proxy.port}"),
+                          job_timeout_s=10)  # fmt: skip
+        started = time.monotonic()
+        result, _ = run_job(slow, small_job(design_id="slow-s3", products=["mug"]))
+        elapsed = time.monotonic() - started
+    finally:
+        proxy.stop()
+    assert result["error_code"] == "timeout" and "storing" in result["error"], result
+    assert elapsed < 10 + 2
+
+
+# --- webhooks: redirects, replies, DNS --------------------------------------------------------------------
+
+
+def test_webhook_redirects_are_not_followed(worker, httpserver):
+    httpserver.expect_request("/hook").respond_with_data("", status=307, headers={"Location": "/elsewhere"})
+    httpserver.expect_request("/elsewhere").respond_with_data("ok")
+    hooked = configured(worker, webhook_url=httpserver.url_for("/hook"), webhook_secret=SECRET)
+    result, _ = run_job(hooked, small_job(products=[]))
+    assert result["webhook"] == {"delivered": False, "attempts": 1, "last_status": 307,
+                                 "reason": "redirect (HTTP 307) not followed"}  # fmt: skip
+    assert [request.path for request, _ in httpserver.log] == ["/hook"]
+
+
+def test_a_huge_webhook_reply_is_not_read(worker, httpserver):
+    sent = []
+
+    def endless(_request):
+        def chunks():
+            for _ in range(4000):  # 250 MB if anyone read it all
+                sent.append(1)
+                yield b"z" * 65536
+
+        return Response(chunks(), status=200, headers={"Content-Encoding": "gzip"})
+
+    httpserver.expect_request("/hook").respond_with_handler(endless)
+    hooked = configured(worker, webhook_url=httpserver.url_for("/hook"), webhook_secret=SECRET)
+    result, _ = run_job(hooked, small_job(products=[]))
+    assert result["webhook"]["delivered"] is True
+    time.sleep(0.5)
+    assert len(sent) < 400  # the worker read 4 KB and hung up (loopback buffers hold a few MB)
+
+
+def test_a_webhook_host_is_resolved_once_per_attempt_and_dialled_as_checked(worker, httpserver, monkeypatch):
+    """DNS rebinding: the first answer is the one checked and dialled; a second lookup could say otherwise."""
+    httpserver.expect_request("/hook").respond_with_data("ok")
+    lookups = []
+    real = socket.getaddrinfo
+
+    def rebinding(host, *args, **kwargs):
+        if host == "hooks.rebind.test":
+            lookups.append(host)
+            address = "127.0.0.1" if len(lookups) == 1 else "10.9.9.9"
+            return real(address, *args, **kwargs)
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    hooked = configured(worker, webhook_secret=SECRET, webhook_allowed_hosts="hooks.rebind.test")
+    url = f"http://hooks.rebind.test:{httpserver.port}/hook"
+    result, _ = run_job(hooked, small_job(products=[], webhook_url=url))
+    assert result["webhook"]["delivered"] is True, result
+    assert lookups == ["hooks.rebind.test"]  # none at validation, one at delivery
+    request, _ = httpserver.log[0]
+    assert request.headers["Host"] == f"hooks.rebind.test:{httpserver.port}"
+
+
+def test_the_allow_list_decides_before_any_dns(worker):
+    hooked = configured(worker, webhook_secret=SECRET, webhook_allowed_hosts="hooks.example.com")
+    result, _ = run_job(hooked, small_job(webhook_url="https://not-allowed.invalid/hook"))
+    assert result["error_code"] == "invalid_input" and "WEBHOOK_ALLOWED_HOSTS" in result["error"], result
+
+
+def test_an_allowed_host_that_does_not_resolve_yet_leaves_the_job_completed(worker):
+    hooked = configured(worker, webhook_secret=SECRET, webhook_allowed_hosts="hooks.invalid",
+                        webhook_max_attempts=2, webhook_max_seconds=10)  # fmt: skip
+    result, _ = run_job(hooked, small_job(products=[], webhook_url="https://hooks.invalid/hook"))
+    assert "error" not in result and result["designs"]
+    assert result["webhook"]["delivered"] is False and result["webhook"]["attempts"] == 2
+
+
+def test_progress_webhooks_during_a_slow_upload_leave_the_job_completed(worker, s3_server, httpserver):
+    """A progress event was once submitted to a closed pool after an upload of over a second: ``internal``."""
+    httpserver.expect_request("/hook").respond_with_data("ok")
+    proxy = DelayingProxy(int(s3_server.endpoint.rsplit(":", 1)[1]), delay_s=1.5)
+    try:
+        slow = configured(worker, **s3_settings(s3_server, s3_endpoint_url=f"http://127.0.0.1:{proxy.port}"),
+                          webhook_url=httpserver.url_for("/hook"), webhook_secret=SECRET, webhook_progress=True)  # fmt: skip
+        result, _ = run_job(slow, small_job(design_id="slow-progress", products=["mug"]))
+    finally:
+        proxy.stop()
+    assert "error" not in result, result
+    events = [event["type"] for _, event in webhook_events(httpserver)]
+    assert events[-1] == "design.completed" and "design.progress" in events
+
+
+def test_stored_images_are_reported_even_when_the_deadline_passes_after_them(worker, httpserver):
+    httpserver.expect_request("/hook").respond_with_data("ok")
+    late = dataclasses.replace(
+        configured(worker, webhook_url=httpserver.url_for("/hook"), webhook_secret=SECRET),
+        faults=FaultPlan("late"),
+    )
+    result, _ = run_job(late, small_job(design_id="late", products=["mug"]))
+    assert "error" not in result, result
+    assert result["designs"] and result["mockups"] and result["webhook"]["delivered"] is True
+    [(_, event)] = webhook_events(httpserver)
+    assert event["type"] == "design.completed"
+
+
+def test_a_failed_upload_still_reports_what_was_stored(worker, tmp_path):
+    """The mockups cannot be written (their folder's name is taken by a file); the design was: it is reported."""
+    blocked = configured(worker, output_dir=tmp_path)
+    (tmp_path / "partial").mkdir()
+    (tmp_path / "partial" / "mockups").write_text("not a folder")
+    result, _ = run_job(blocked, small_job(design_id="partial", products=["phone_case"]))
+    assert result["error_code"] == "storage_unavailable", result
+    [design] = result["partial_output"]["designs"]
+    assert (tmp_path / design["key"]).is_file() and result["partial_output"]["mockups"] == []
+
+
+# --- S3 endpoints from the job ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "message"),
+    [
+        ("not a url", "whitespace"),
+        ("https://", "no host"),
+        ("ftp://s3.example.com", "https"),
+        ("http://169.254.169.254", "metadata"),
+    ],
+)
+def test_a_jobs_s3_endpoint_follows_the_url_rules(worker, endpoint, message):
+    job = {"id": "s3-rules", "input": small_job(products=[]),
+           "s3Config": {"bucketName": "b", "endpointUrl": endpoint, "accessId": "AKIDJOB12345", "accessSecret": "x" * 20}}  # fmt: skip
+    result = worker.run(job, lambda _: None)
+    assert result["error_code"] == "invalid_input" and message in result["error"], result
+
+
+def test_a_private_s3_endpoint_is_refused_in_production(worker, s3_server):
+    strict = configured(worker, allow_private_urls=False)
+    job = {"id": "s3-private", "input": small_job(products=[]),
+           "s3Config": {"bucketName": "designs", "endpointUrl": s3_server.endpoint, "accessId": S3_ACCESS_KEY,
+                        "accessSecret": S3_SECRET_KEY}}  # fmt: skip
+    result = strict.run(job, lambda _: None)
+    assert result["error_code"] == "invalid_input" and "private" in result["error"], result
+
+
+def test_job_credentials_are_redacted_during_the_job_and_forgotten_after(worker, s3_server):
+    secret = "job-secret-" + "k" * 20
+    job = {"id": "creds", "input": small_job(products=[]),
+           "s3Config": {"bucketName": "designs", "endpointUrl": s3_server.endpoint, "accessId": S3_ACCESS_KEY,
+                        "accessSecret": secret}}  # fmt: skip
+    seen = []
+    worker.run(job, lambda _: seen.append(redact(f"the secret is {secret}")))
+    assert seen and all(secret not in line for line in seen)
+    assert secret not in _job_secrets and redact(secret) == secret  # not kept once the job is over
+
+
+# --- start-up ------------------------------------------------------------------------------------------------
+
+
+def test_a_malformed_webhook_secret_stops_the_worker_at_cold_start(tiny_model, tmp_path):
+    unfit = DesignWorker.cold_start(Settings(model_id=str(tiny_model), output_dir=tmp_path, webhook_secret="whsec_%%%"))
+    with pytest.raises(RuntimeError, match="WEBHOOK_SECRET is not a Standard Webhooks secret"):
+        unfit.fitness_check()
+
+
+# --- images: the low-severity cases that were ``internal`` or accepted -------------------------------------
+
+
+def test_a_rotated_photo_with_a_malformed_exif_tag_is_rotated_not_a_crash():
+    assert decode_image(exif_rotation_with_a_malformed_tag(), 10**6).size == (20, 40)
+
+
+def test_a_jpeg_scan_cut_short_is_refused_even_with_its_end_marker(worker):
+    result, _ = run_job(worker, small_job(image=as_data_uri(jpeg_scan_cut_short(), "image/jpeg")))
+    assert result["error_code"] == "invalid_input" and "truncated or corrupt" in result["error"]
+
+
+def test_png_colour_key_transparency_is_flattened_on_white():
+    image = decode_image(png_with_colour_key(), 10**6)
+    assert image.getpixel((2, 2)) == (255, 255, 255) and image.getpixel((12, 2)) == (0, 0, 255)
+
+
+@pytest.mark.parametrize("variant", sorted(BASE64_VARIANTS))
+def test_common_base64_variants_are_accepted(worker, variant):
+    result, _ = run_job(worker, small_job(image=BASE64_VARIANTS[variant]))
+    assert "error" not in result, result
+
+
+def test_unknown_names_are_not_echoed_back_whole(worker):
+    result, _ = run_job(worker, small_job(style="x" * 50_000, products=["y" * 50_000]))
+    assert result["error_code"] == "invalid_input"
+    assert len(json.dumps(result)) < 2000
+
+
+def test_print_size_counts_against_the_output_pixel_budget(worker):
+    result, _ = run_job(worker, small_job(num_designs=4, width=1024, height=1024, print_size=4096))
+    assert result["error_code"] == "invalid_input" and "num_designs" in result["error"], result
+
+
+def test_a_16_bit_6000px_png_decodes_without_a_memory_spike(tmp_path):
+    """Decoding used float64 copies of the whole picture: about 900 MB more for one 6000x6000 16-bit PNG."""
+    script = (
+        "import io, resource, sys, numpy as np\n"
+        "from PIL import Image\n"
+        "from worker.inputs import decode_image\n"
+        "ramp = (np.arange(6000, dtype=np.uint32)[None, :] * 10 + np.arange(6000, dtype=np.uint32)[:, None]) % 65536\n"
+        "buffer = io.BytesIO(); Image.fromarray(ramp.astype(np.uint16)).save(buffer, format='PNG'); data = buffer.getvalue()\n"
+        "del ramp\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "image = decode_image(data, 40_000_000)\n"
+        "print(image.size, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    size, peak_growth_mb = completed.stdout.rsplit(") ", 1)
+    assert size == "(6000, 6000"
+    assert int(peak_growth_mb) < 400  # Pillow's own 16-bit decode (72 MB) and one 8-bit copy, not 900 MB
+
+
+# --- logs -------------------------------------------------------------------------------------------------
+
+
+def test_a_local_test_run_prints_no_presigned_url(tiny_model, tmp_path, s3_server):
+    s3 = s3_settings(s3_server)
+    env = worker_env(tiny_model, tmp_path, S3_BUCKET="designs", S3_ENDPOINT_URL=s3["s3_endpoint_url"], S3_PATH_STYLE="1",
+                     S3_REGION="us-east-1", BUCKET_ACCESS_KEY_ID=S3_ACCESS_KEY, BUCKET_SECRET_ACCESS_KEY=S3_SECRET_KEY)  # fmt: skip
+    job = {"input": small_job(design_id="local-s3", products=["mug"])}
+    completed = subprocess.run([sys.executable, "handler.py", "--test_input", json.dumps(job)], cwd=ROOT, env=env,
+                               capture_output=True, text=True, timeout=300)  # fmt: skip
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 0, output[-3000:]
+    assert "X-Amz-Signature" not in output and "X-Amz-Credential" not in output
+    assert "local-s3/design-0-" in output and "mug mockup of design 0" in output  # the summary says where
+
+
+def test_a_photo_job_through_png_data_uri_still_works(worker):
+    result, _ = run_job(worker, small_job(image=png_data_uri(Image.new("RGB", (300, 200), (20, 200, 90)))))
+    assert "error" not in result, result

@@ -1,0 +1,245 @@
+"""The rules of every outbound connection, in one place: image URLs, their redirects, webhooks and S3
+endpoints.
+
+A URL is parsed once, by one parser (urllib3's), and the connection is made from the parsed parts, never
+from the string again, so no second parser can read another host out of it. Refused before any network
+use: schemes other than ``https`` (``http`` with ``ALLOW_HTTP_URLS``), credentials in the URL, backslashes,
+whitespace and control characters (URL parsers disagree about them), and hosts that are neither a DNS
+name nor a canonical IP literal (international names become their ASCII form). A host is resolved once
+per connection, every address it resolves to must be allowed, and the connection goes to the address
+that was checked (TLS still verifies the original host). Private, loopback, shared, multicast and
+reserved addresses are refused unless ``ALLOW_PRIVATE_URLS`` (local development); link-local and cloud
+metadata addresses are refused whatever the setting. Every transfer has an overall deadline, not only
+per-read timeouts: a peer that answers one byte a second is cut off when it passes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import re
+import socket
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from http.client import HTTPException
+from urllib.parse import urljoin
+
+import certifi
+import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.exceptions import HTTPError, LocationParseError
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# Never a legitimate target: cloud metadata (AWS, GCP, Azure: 169.254.169.254; AWS ECS: 169.254.170.2;
+# AWS IPv6: fd00:ec2::254; Alibaba: 100.100.100.200) and every other link-local address.
+METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in ("fd00:ec2::254", "100.100.100.200"))
+ALWAYS_BLOCKED_NETWORKS = (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fe80::/10"))
+FORBIDDEN_CHARACTERS = re.compile(r"[\\\s\x00-\x1f\x7f]")
+HOSTNAME = re.compile(
+    r"(?=.{1,253}\.?$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.?"
+)
+NUMERIC_HOST = re.compile(r"[0-9.]+|0x[0-9a-f.x]*")
+
+
+class URLRejected(ValueError):
+    """A URL or address the rules refuse; the message says why, without echoing the URL."""
+
+
+class TransferFailed(Exception):
+    """A connection, TLS, protocol or read failure; ``deadline_passed`` when the overall deadline cut it."""
+
+    def __init__(self, reason: str, deadline_passed: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.deadline_passed = deadline_passed
+
+
+@dataclass(frozen=True)
+class OutboundURL:
+    """A URL that passed the rules, as its parts: the only form a connection is made from."""
+
+    scheme: str
+    host: str  # lower-case ASCII; an IP literal without brackets
+    port: int
+    target: str  # path and query, as sent on the request line
+
+    @property
+    def host_header(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        default = 443 if self.scheme == "https" else 80
+        return host if self.port == default else f"{host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.host_header}{self.target}"
+
+    def join(self, location: str, field: str, allow_http: bool) -> OutboundURL:
+        """A redirect's ``Location``, relative or absolute, checked by the same rules."""
+        if FORBIDDEN_CHARACTERS.search(location):
+            raise URLRejected(f"{field} redirected to a URL with forbidden characters")
+        try:
+            joined = urljoin(self.url, location)
+        except ValueError:
+            raise URLRejected(f"{field} redirected to an invalid URL") from None
+        return parse_outbound(joined, field, allow_http)
+
+
+def parse_outbound(url: str, field: str, allow_http: bool) -> OutboundURL:
+    """Parse and check ``url`` with no network use; raises ``URLRejected`` naming ``field``."""
+    if FORBIDDEN_CHARACTERS.search(url):
+        raise URLRejected(f"{field} URL contains a backslash, whitespace or a control character")
+    try:
+        parts = urllib3.util.parse_url(url)
+    except (LocationParseError, ValueError):
+        raise URLRejected(f"{field} is not a valid URL") from None
+    scheme = (parts.scheme or "").lower()
+    if scheme != "https" and not (scheme == "http" and allow_http):
+        raise URLRejected(f"{field} URL must use https://")
+    if parts.auth is not None:
+        raise URLRejected(f"{field} URL must not carry credentials")
+    host = (parts.host or "").lower().rstrip(".").strip("[]")
+    if not host:
+        raise URLRejected(f"{field} URL has no host")
+    host = canonical_host(host, field)
+    port = parts.port or (443 if scheme == "https" else 80)
+    if not 0 < port < 65536:
+        raise URLRejected(f"{field} URL has an invalid port")
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query is not None else "")
+    return OutboundURL(scheme, host, port, target)
+
+
+def canonical_host(host: str, field: str) -> str:
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise URLRejected(f"{field} URL has an invalid host name") from None
+    if NUMERIC_HOST.fullmatch(ascii_host) or not HOSTNAME.fullmatch(ascii_host):
+        raise URLRejected(f"{field} URL has an invalid host name")
+    return ascii_host
+
+
+def blocked_reason(address: IPAddress, allow_private: bool) -> str | None:
+    """Why a connection to ``address`` is refused, or None when it is allowed."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    if address in METADATA_ADDRESSES or any(address in network for network in ALWAYS_BLOCKED_NETWORKS):
+        return "a link-local or cloud metadata address"
+    if allow_private:
+        return None
+    if address.is_multicast:
+        return "a multicast address"
+    if not address.is_global:
+        return "a private, loopback, link-local or reserved address"
+    return None
+
+
+def resolve(url: OutboundURL, field: str, allow_private: bool) -> IPAddress:
+    """Resolve once; every address must be allowed (``URLRejected``); the first is the one to dial.
+
+    A name that does not resolve raises ``TransferFailed`` (it may resolve later: callers retry).
+    """
+    try:
+        addresses = [ipaddress.ip_address(url.host)]
+    except ValueError:
+        try:
+            infos = socket.getaddrinfo(url.host, url.port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError):
+            raise TransferFailed(f"could not resolve the host of the {field} URL") from None
+        addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    for address in addresses:
+        reason = blocked_reason(address, allow_private)
+        if reason is not None:
+            raise URLRejected(f"{field} URL points to {reason}")
+    return addresses[0]
+
+
+class Deadline:
+    """A point in time that bounds a transfer (and, through ``min``, the job's own deadline)."""
+
+    def __init__(self, seconds: float, clock=time.monotonic) -> None:
+        self._clock = clock
+        self.at = clock() + max(0.0, seconds)
+
+    def remaining(self) -> float:
+        return max(0.0, self.at - self._clock())
+
+    @property
+    def passed(self) -> bool:
+        return self._clock() >= self.at
+
+    def expire(self) -> None:
+        self.at = self._clock()
+
+    def sooner(self, seconds: float) -> Deadline:
+        """This deadline or ``seconds`` from now, whichever comes first."""
+        return self if self.remaining() <= seconds else Deadline(seconds, self._clock)
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    truncated: bool  # the body was longer than the read limit; only ``read_limit`` bytes were read
+
+
+def exchange(
+    url: OutboundURL,
+    address: IPAddress,
+    deadline: Deadline,
+    method: str = "GET",
+    headers: Mapping[str, str] | None = None,
+    body: bytes | None = None,
+    read_limit: int = 4096,
+) -> Reply:
+    """One request to the checked ``address`` (never a redirect), its body read raw (never decompressed)
+    up to ``read_limit`` bytes, all of it within ``deadline``."""
+    if deadline.passed:
+        raise TransferFailed("no time was left for the transfer", deadline_passed=True)
+    timeout = deadline.remaining()
+    if url.scheme == "https":
+        connection: HTTPConnection = HTTPSConnection(
+            str(address), url.port, timeout=timeout, cert_reqs="CERT_REQUIRED", ca_certs=certifi.where(),
+            server_hostname=url.host, assert_hostname=url.host,
+        )  # fmt: skip
+    else:
+        connection = HTTPConnection(str(address), url.port, timeout=timeout)
+    # Per-read timeouts never trip on a slow drip: at the deadline the socket is shut from outside.
+    watchdog = threading.Timer(timeout, shut, args=(connection,))
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        connection.request(
+            method, url.target, body=body, preload_content=False, decode_content=False,
+            headers={"Host": url.host_header, "User-Agent": "pet-merch-worker", "Accept-Encoding": "identity",
+                     **(headers or {})},
+        )  # fmt: skip
+        response = connection.getresponse()
+        data = bytearray()
+        while len(data) <= read_limit:
+            chunk = response.read(min(64 * 1024, read_limit + 1 - len(data)), decode_content=False)
+            if not chunk:
+                break
+            data += chunk
+        truncated = len(data) > read_limit
+        return Reply(response.status, dict(response.headers), bytes(data[:read_limit]), truncated)
+    except (HTTPError, HTTPException, OSError, ValueError) as exc:
+        if deadline.passed:
+            raise TransferFailed("the transfer passed its deadline", deadline_passed=True) from None
+        raise TransferFailed(f"the transfer failed ({type(exc).__name__})") from None
+    finally:
+        watchdog.cancel()
+        connection.close()
+
+
+def shut(connection: HTTPConnection) -> None:
+    sock = connection.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
