@@ -1,9 +1,10 @@
 """Shipping: the Dockerfile, scripts and workflows pass their linters; deploy.sh sends what RunPod's published
-REST API v2 schema accepts."""
+REST API v2 schema accepts; the RunPod Hub files describe a job this worker runs."""
 
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import os
 import re
@@ -12,6 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import torch
 from jsonschema import Draft202012Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
@@ -19,6 +21,9 @@ from referencing.jsonschema import DRAFT202012
 import deploy_bodies
 from tests.conftest import ROOT
 from worker.config import Settings
+from worker.products import BUILTIN_MOCKUPS_DIR, load_templates
+from worker.schema import parse_job_input
+from worker.styles import BUILTIN_STYLES_DIR, load_styles
 
 BIN = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin"
 
@@ -397,3 +402,108 @@ def test_a_refused_request_stops_the_deploy_with_runpods_error(httpserver):
     assert "RunPod refused POST /serverless" in result.stderr and "request could not be processed" in result.stderr
     assert [(method, path) for method, path, _, _ in calls][-1] == ("POST", "/v2/serverless")
     assert "endpoint pet-merch-worker:" not in result.stdout
+
+
+# --- the RunPod Hub listing (.runpod/) ----------------------------------------------------------------------
+
+# Serverless GPU pools and types with their memory, from RunPod's "GPU types" reference
+# (docs.runpod.io/references/gpu-types). FLUX.1 in bf16 needs about 35 GB.
+POOL_MEMORY_GB = {"AMPERE_16": 16, "AMPERE_24": 24, "ADA_24": 24, "AMPERE_48": 48, "ADA_48_PRO": 48, "AMPERE_80": 80,
+                  "ADA_80_PRO": 80, "HOPPER_141": 141}  # fmt: skip
+GPU_TYPE_MEMORY_GB = {"NVIDIA A40": 48, "NVIDIA RTX A6000": 48, "NVIDIA L40": 48, "NVIDIA L40S": 48,
+                      "NVIDIA RTX 6000 Ada Generation": 48, "NVIDIA A100 80GB PCIe": 80, "NVIDIA A100-SXM4-80GB": 80,
+                      "NVIDIA H100 80GB HBM3": 80, "NVIDIA H200": 141}  # fmt: skip
+FLUX_BF16_GB = 35
+
+
+def hub_file(name: str) -> dict:
+    return json.loads((ROOT / ".runpod" / name).read_text())
+
+
+def hub_env() -> dict[str, dict]:
+    return {item["key"]: item["input"] for item in hub_file("hub.json")["config"]["env"]}
+
+
+def env_value(hub_input: dict, value: object) -> str:
+    """The environment variable's text for a Hub input's value (a boolean input maps to its true/false text)."""
+    if hub_input["type"] == "boolean":
+        return hub_input["trueValue"] if value else hub_input["falseValue"]
+    return str(value)
+
+
+@functools.cache
+def configuration_table() -> dict[str, str]:
+    """README's Configuration table: each variable a row names -> the row's meaning, without backticks."""
+    section = (ROOT / "README.md").read_text().split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    table = {}
+    for line in section.splitlines():
+        if line.startswith("| `"):
+            cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+            for name in re.findall(r"`([A-Z][A-Z0-9_]*)`", cells[0]):
+                table[name] = cells[2].replace("`", "")
+    return table
+
+
+def test_hub_listing_has_what_runpods_publishing_guide_requires():
+    hub = hub_file("hub.json")
+    assert hub["title"] and hub["type"] == "serverless" and hub["category"] == "image"
+    assert "FLUX.1-schnell" in hub["description"] and "Apache-2.0" in hub["description"]
+    config = hub["config"]
+    assert (config["runsOn"], config["gpuCount"]) == ("GPU", 1)
+    assert config["containerDiskInGb"] == dry_run_bodies()["template-create"]["disk"]  # as deploy.sh sets it
+    assert all(POOL_MEMORY_GB[pool] >= FLUX_BF16_GB for pool in config["gpuIds"].split(","))
+
+
+def test_hub_and_its_test_run_on_drivers_that_can_run_the_image():
+    base = re.search(r"^ARG BASE_IMAGE=nvidia/cuda:(\d+)\.(\d+)", (ROOT / "Dockerfile").read_text(), re.MULTILINE)
+    floor = tuple(map(int, base.groups()))
+    for versions in (hub_file("hub.json")["config"]["allowedCudaVersions"], hub_file("tests.json")["config"]["allowedCudaVersions"]):  # fmt: skip
+        assert versions and all(tuple(map(int, version.split("."))) >= floor for version in versions)
+
+
+def test_hub_env_vars_are_worker_settings_described_as_in_the_readme():
+    table = configuration_table()
+    for key, hub_input in hub_env().items():
+        assert key in table, f"{key} is not in README's Configuration table"
+        assert hub_input["description"] == table[key], key
+        if "options" in hub_input:
+            assert hub_input["default"] in [option["value"] for option in hub_input["options"]], key
+
+
+def test_hub_offers_only_attention_backends_the_image_has():
+    offered = {option["value"] for option in hub_env()["ATTENTION_BACKEND"]["options"]}
+    documented = set(re.findall(r"\b(_?native[a-z_]*|xformers)\b", configuration_table()["ATTENTION_BACKEND"]))
+    assert offered == documented == {"native", "_native_cudnn", "_native_flash", "_native_efficient", "xformers"}
+    assert deploy_bodies.RECOMMENDED_ENV["ATTENTION_BACKEND"] in offered
+
+
+def test_hub_defaults_its_first_preset_and_its_test_are_the_recommended_production_setting():
+    env = hub_env()
+    defaults = {key: env_value(hub_input, hub_input.get("default", "")) for key, hub_input in env.items()}
+    first_preset = hub_file("hub.json")["config"]["presets"][0]["defaults"]
+    test_env = {item["key"]: item["value"] for item in hub_file("tests.json")["config"]["env"]}
+    for key, value in deploy_bodies.RECOMMENDED_ENV.items():
+        assert defaults[key] == env_value(env[key], first_preset[key]) == test_env[key] == value, key
+    assert defaults["QUANTIZE"] == "none"  # fp8 is opt-in
+
+
+def test_hub_job_timeout_fits_runpods_default_execution_timeout():
+    """A Hub deploy keeps RunPod's default execution timeout, 600 s: the worker's deadline must fire first."""
+    job_timeout = env_value(hub_env()["JOB_TIMEOUT_S"], hub_env()["JOB_TIMEOUT_S"]["default"])
+    needed_ms, _ = deploy_bodies.endpoint_timeout({"JOB_TIMEOUT_S": job_timeout}, "")
+    assert needed_ms <= 600_000
+
+
+def test_hub_test_job_is_a_job_this_worker_accepts_on_a_gpu_that_fits_it():
+    styles = load_styles(BUILTIN_STYLES_DIR)
+    templates = load_templates(BUILTIN_MOCKUPS_DIR, device=torch.device("cpu"))
+    colors = {name: list(template.colors) for name, template in templates.items()}
+    tests = hub_file("tests.json")
+    assert tests["tests"]
+    for test in tests["tests"]:
+        request = parse_job_input(
+            test["input"], list(styles), colors, Settings.model_fields["max_output_pixels"].default
+        )
+        assert request.style in styles and test["timeout"] > 0
+    config = tests["config"]
+    assert GPU_TYPE_MEMORY_GB[config["gpuTypeId"]] >= FLUX_BF16_GB and config["gpuCount"] == 1
