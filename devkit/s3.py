@@ -89,3 +89,60 @@ class SeaweedS3:
         for port in self.ports.values():  # it leaves unix sockets behind
             for sock in Path("/tmp").glob(f"seaweedfs-*-{port}.sock"):
                 sock.unlink(missing_ok=True)
+
+
+class ChecksumRejectingProxy:
+    """An HTTP proxy in front of an S3 server that refuses, as Google Cloud Storage's S3 API does, every
+    request carrying the CRC checksum headers that botocore adds by default; others pass through."""
+
+    REFUSED = ("x-amz-checksum-", "x-amz-sdk-checksum-algorithm", "x-amz-trailer")
+
+    def __init__(self, upstream: str) -> None:
+        import http.client
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import urlsplit
+
+        upstream_parts = urlsplit(upstream)
+        proxy = self
+        self.refused = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _relay(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if any(name.lower().startswith(proxy.REFUSED) for name in self.headers):
+                    proxy.refused += 1
+                    error = b"<Error><Code>InvalidArgument</Code><Message>checksum headers</Message></Error>"
+                    self.send_response(400)
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("Content-Length", str(len(error)))
+                    self.end_headers()
+                    self.wfile.write(error)
+                    return
+                connection = http.client.HTTPConnection(upstream_parts.hostname, upstream_parts.port, timeout=30)
+                connection.request(self.command, self.path, body=body, headers=dict(self.headers))
+                reply = connection.getresponse()
+                data = reply.read()
+                self.send_response(reply.status)
+                for name, value in reply.getheaders():
+                    if name.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                connection.close()
+
+            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _relay
+
+            def log_message(self, format: str, *args: object) -> None:  # quiet
+                return
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.endpoint = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

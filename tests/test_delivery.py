@@ -15,6 +15,8 @@ from standardwebhooks import Webhook, WebhookVerificationError
 from werkzeug import Response
 
 from tests.conftest import S3_ACCESS_KEY, S3_SECRET_KEY, configured, run_job, s3_settings, small_job
+from worker import DesignWorker
+from worker.config import Settings
 from worker.progress import STAGES
 from worker.webhooks import verify
 
@@ -264,3 +266,65 @@ def test_progress_webhooks_share_the_stage_list_and_are_throttled(worker, httpse
     assert len(progress) <= elapsed + 1  # at most one a second
     assert all(update["design_id"] == "delivery" and update["job_id"] == "test-job" for update in progress)
     assert result["webhook"]["delivered"] is True
+
+
+# --- S3 providers as documented ----------------------------------------------------------------------------
+
+
+def test_uploads_send_no_checksum_headers_a_store_would_refuse(worker, s3_server):
+    """botocore adds CRC checksum headers to every upload by default; GCS's S3 API refuses them."""
+    import boto3
+
+    from devkit.s3 import ChecksumRejectingProxy
+
+    proxy = ChecksumRejectingProxy(s3_server.endpoint)
+    try:
+        default_client = boto3.client("s3", endpoint_url=proxy.endpoint, region_name="us-east-1",
+                                      aws_access_key_id=S3_ACCESS_KEY, aws_secret_access_key=S3_SECRET_KEY)  # fmt: skip
+        with pytest.raises(Exception, match="InvalidArgument"):  # the proxy does refuse botocore's defaults
+            default_client.put_object(Bucket="designs", Key="probe", Body=b"x")
+        refused_before = proxy.refused
+        strict = configured(worker, **s3_settings(s3_server, s3_endpoint_url=proxy.endpoint))
+        result, _ = run_job(strict, delivery_job(design_id="gcs-like"))
+    finally:
+        proxy.stop()
+    assert "error" not in result, result
+    assert proxy.refused == refused_before
+    assert len(s3_server.keys("designs", "gcs-like/")) == 3
+
+
+def test_the_bucket_can_ride_in_the_endpoint_url(worker, s3_server):
+    """RunPod's documentation puts the bucket in BUCKET_ENDPOINT_URL (``https://host/my-bucket``)."""
+    in_url = configured(worker, **{**s3_settings(s3_server), "s3_bucket": None, "s3_path_style": False,
+                                   "s3_endpoint_url": f"{s3_server.endpoint}/designs"})  # fmt: skip
+    assert in_url.s3_target is not None and in_url.s3_target.bucket == "designs"
+    result, _ = run_job(in_url, delivery_job(design_id="bucket-in-url", products=[]))
+    assert "error" not in result, result
+    assert s3_server.keys("designs", "bucket-in-url/") == [result["designs"][0]["key"]]
+    assert requests.get(result["designs"][0]["url"], timeout=10).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("url", "found"),
+    [
+        ("https://my-bucket.nyc3.digitaloceanspaces.com", ("my-bucket", "https://nyc3.digitaloceanspaces.com", False)),
+        ("https://nyc3.digitaloceanspaces.com", None),
+        ("https://minio.example.com:9000/my-bucket/", ("my-bucket", "https://minio.example.com:9000", True)),
+        ("https://bkt.acct.r2.cloudflarestorage.com", ("bkt", "https://acct.r2.cloudflarestorage.com", False)),
+        ("https://acct.r2.cloudflarestorage.com", None),
+        ("https://bkt.s3.us-east-1.amazonaws.com", ("bkt", "https://s3.us-east-1.amazonaws.com", False)),
+        ("https://s3.us-east-1.amazonaws.com", None),
+        ("https://minio.example.com", None),  # a bare host names no bucket: it could be either
+    ],
+)
+def test_which_endpoint_urls_carry_a_bucket(url, found):
+    from worker.storage import bucket_in_endpoint
+
+    assert bucket_in_endpoint(url) == found
+
+
+def test_on_runpod_without_a_bucket_the_worker_is_unfit(tiny_model, tmp_path, monkeypatch):
+    monkeypatch.setenv("RUNPOD_ENDPOINT_ID", "endpoint-under-test")
+    unfit = DesignWorker.cold_start(Settings(model_id=str(tiny_model), output_dir=tmp_path))
+    with pytest.raises(RuntimeError, match="no bucket is configured"):
+        unfit.fitness_check()

@@ -118,3 +118,15 @@ def test_every_pipeline_runs_in_the_configured_dtype(tiny_model, kontext_model, 
         result, _ = run_job(worker, job)
         assert "error" not in result, result
     assert {d for d in floating_tensors(worker.model).values()} == {torch.bfloat16}
+
+
+@pytest.mark.parametrize("model_id", ["models/no-such-model", "./no-such-model", "/no/such/model"])
+def test_a_local_path_that_is_no_model_folder_is_said_at_once(tmp_path, model_id):
+    """Once tried as a Hub repo id: 33 s of retries, then a message about model_index.json on the Hub."""
+    import time
+
+    started = time.monotonic()
+    unfit = DesignWorker.cold_start(Settings(model_id=model_id, output_dir=tmp_path))
+    assert time.monotonic() - started < 5  # no network retries; a generous bound, the check itself is instant
+    with pytest.raises(RuntimeError, match=f"MODEL_ID={model_id} names a local folder"):
+        unfit.fitness_check()

@@ -95,6 +95,11 @@ class DesignWorker:
         try:
             signer, default_target = webhook_signer(settings), default_webhook_target(settings)
             s3_target = S3Target.from_settings(settings)
+            if s3_target is None and os.environ.get("RUNPOD_ENDPOINT_ID"):
+                raise ValueError(
+                    "no bucket is configured (S3_BUCKET, or BUCKET_ENDPOINT_URL with the bucket in it): on RunPod, "
+                    "images written inside the container as file:// URLs could never reach the app"
+                )
             storage = storage_for(s3_target, settings)
             styles = load_styles(BUILTIN_STYLES_DIR, settings.styles_dir)
             model = load_model(settings)

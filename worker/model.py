@@ -87,6 +87,20 @@ def detect_family(pipeline_class: str, transformer_config: Any) -> str:
     return "dev" if transformer_config.guidance_embeds else "schnell"
 
 
+def check_local_model_folder(model_id: str) -> None:
+    """An id that names a local path (absolute, ``./``, ``~``, or whose first part is a local folder) must be a
+    diffusers folder: said at once, instead of being tried as a Hub repo id for half a minute."""
+    path = Path(model_id).expanduser()
+    parts = Path(model_id).parts
+    names_a_path = model_id.startswith(("/", ".", "~")) or (len(parts) > 1 and Path(parts[0]).is_dir())
+    if names_a_path and not (path / "model_index.json").is_file():
+        what = "does not exist" if not path.exists() else "has no model_index.json (not a diffusers model folder)"
+        raise FileNotFoundError(
+            f"MODEL_ID={model_id} names a local folder, and {path} {what}; "
+            "build a tiny test model there with `python -m models.tiny PATH --schnell`, or give a Hub repo id"
+        )
+
+
 def load_model(settings: Settings) -> LoadedModel:
     """Load the weights once (a local folder or ``HF_HUB_OFFLINE=1`` never touches the network).
 
@@ -96,6 +110,7 @@ def load_model(settings: Settings) -> LoadedModel:
     device = resolve_device(settings.device)
     dtype = resolve_dtype(settings.dtype, device)
     check_speed_settings(settings, device, dtype)
+    check_local_model_folder(settings.model_id)
     local_files_only = Path(settings.model_id).is_dir() or settings.hf_hub_offline
     source = {"revision": settings.model_revision, "local_files_only": local_files_only}
     started = time.perf_counter()

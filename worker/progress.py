@@ -5,6 +5,7 @@ One list of stage names and percentages serves RunPod's ``progress_update`` and,
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,6 +13,8 @@ from typing import Any
 
 from worker.errors import ErrorCode, WorkerError
 from worker.urls import Deadline
+
+log = logging.getLogger(__name__)
 
 # stage name -> (percent when it starts, percent when it ends)
 STAGES: dict[str, tuple[int, int]] = {
@@ -78,6 +81,7 @@ class JobProgress:
             yield
         finally:
             self.timings_ms[name] = round((time.perf_counter() - started) * 1000)
+            log.info("%s took %d ms", name, self.timings_ms[name])
 
     def step(self, done: int, total: int) -> None:
         """Called from the denoising loop; the last step is always reported."""

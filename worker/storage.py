@@ -12,6 +12,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
@@ -78,18 +79,26 @@ class S3Target:
     region: str | None = None
     access_key_id: str | None = None
     secret_access_key: str | None = None
+    path_style: bool | None = None  # None: S3_PATH_STYLE decides
 
     @classmethod
     def from_settings(cls, settings: Settings) -> S3Target | None:
-        if not settings.s3_bucket:
+        """``S3_BUCKET``, or the bucket inside ``BUCKET_ENDPOINT_URL`` as RunPod's documentation writes it."""
+        bucket, endpoint, path_style = settings.s3_bucket, settings.s3_endpoint_url, None
+        if not bucket and endpoint:
+            found = bucket_in_endpoint(endpoint)
+            if found is not None:
+                bucket, endpoint, path_style = found
+        if not bucket:
             return None
         key, secret = settings.bucket_access_key_id, settings.bucket_secret_access_key
         return cls(
-            bucket=settings.s3_bucket,
-            endpoint_url=settings.s3_endpoint_url,
+            bucket=bucket,
+            endpoint_url=endpoint,
             region=settings.s3_region,
             access_key_id=key.get_secret_value() if key else None,
             secret_access_key=secret.get_secret_value() if secret else None,
+            path_style=path_style,
         )
 
     @classmethod
@@ -117,6 +126,35 @@ class S3Target:
         )
 
 
+# Providers whose endpoint names the bucket as the first label of the host: the service's own host has
+# this many labels (an account or region endpoint), so one label more is a bucket.
+SERVICE_HOST_LABELS = {"digitaloceanspaces.com": 3, "r2.cloudflarestorage.com": 4, "storage.googleapis.com": 3}
+S3_LABEL_PROVIDERS = ("amazonaws.com", "backblazeb2.com", "wasabisys.com")  # bucket.s3.<region>.<provider>
+
+
+def bucket_in_endpoint(url: str) -> tuple[str, str, bool] | None:
+    """The bucket an endpoint URL carries, the endpoint without it, and whether to address it by path.
+
+    ``https://host/my-bucket`` (path style, any provider) or ``https://my-bucket.nyc3.digitaloceanspaces.com``
+    (virtual-host style, for the providers above); None when the URL names no bucket.
+    """
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    root = f"{parts.scheme}://{parts.netloc}"
+    first_segment = parts.path.strip("/").split("/", 1)[0]
+    if first_segment:
+        return first_segment, root, True
+    labels = host.split(".")
+    for suffix, service_labels in SERVICE_HOST_LABELS.items():
+        if host.endswith("." + suffix) and len(labels) == service_labels + 1:
+            return labels[0], root.replace(f"{labels[0]}.", "", 1), False
+    if host.endswith(S3_LABEL_PROVIDERS):
+        s3_label = next((i for i, label in enumerate(labels) if label == "s3" or label.startswith("s3-")), 0)
+        if s3_label > 0:
+            return ".".join(labels[:s3_label]), root.replace(".".join(labels[:s3_label]) + ".", "", 1), False
+    return None
+
+
 def checked_endpoint(url: str, settings: Settings) -> str:
     """A job's S3 endpoint: parsed by the URL rules and every address checked (boto3 resolves it again when it
     connects: unlike image and webhook URLs, this connection is not pinned)."""
@@ -140,9 +178,14 @@ class S3Storage:
         self.expires_s = settings.s3_url_expires_s
         self.public_base_url = (settings.s3_public_base_url or "").rstrip("/") or None
         self.cache_control = settings.s3_cache_control
+        path_style = settings.s3_path_style if target.path_style is None else target.path_style
         config = Config(
             retries={"max_attempts": settings.s3_max_attempts, "mode": "standard"},
-            s3={"addressing_style": "path" if settings.s3_path_style else "auto"},
+            s3={"addressing_style": "path" if path_style else "virtual" if target.path_style is False else "auto"},
+            # Checksums only where S3 requires them: GCS's S3 API and other stores refuse the CRC headers that
+            # botocore 1.36+ adds to every upload by default.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
             max_pool_connections=UPLOAD_THREADS,
             connect_timeout=5,
             read_timeout=30,
