@@ -20,6 +20,10 @@ class Settings(BaseSettings):
 
     model_id: str = Field(DEFAULT_MODEL_ID, description="Hugging Face repo id or local folder of a FLUX.1 model")
     model_revision: str | None = Field(None, description="branch, tag or commit of MODEL_ID on the Hub")
+    kontext_model_id: str | None = Field(
+        None, description="a FLUX.1-Kontext repo id or folder loaded beside MODEL_ID for photo jobs"
+    )
+    kontext_model_revision: str | None = Field(None, description="branch, tag or commit of KONTEXT_MODEL_ID")
     hf_hub_offline: bool = Field(False, description="load from the local cache only, as huggingface_hub does")
     device: str = Field("auto", description="auto (CUDA when present, else CPU), cuda, cuda:N or cpu")
     dtype: str = Field("auto", description="auto (bfloat16 on CUDA, float32 on CPU), bfloat16, float16, float32")

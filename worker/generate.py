@@ -23,6 +23,8 @@ class GenerationPlan:
     steps: int
     guidance: float
     seeds: list[int]
+    pipeline: str = "text_to_image"  # which of LoadedModel's pipelines: see LoadedModel.pipeline_for
+    max_sequence_length: int = 256
     photo: Image.Image | None = None
     strength: float = 0.75
     kontext_instruction: str | None = None
@@ -40,14 +42,14 @@ def generate_designs(model: LoadedModel, plan: GenerationPlan, on_step: StepCall
         "height": plan.height,
         "num_inference_steps": plan.steps,
         "guidance_scale": plan.guidance,
-        "max_sequence_length": model.defaults.max_sequence_length,
+        "max_sequence_length": plan.max_sequence_length,
         "num_images_per_prompt": len(plan.seeds),
         "generator": generators,
         "output_type": "pt",
     }
-    if plan.photo is not None and model.kontext is not None and plan.kontext_instruction:
+    if plan.pipeline == "kontext":
         pipe, args = model.kontext, {"image": plan.photo, "prompt": plan.kontext_instruction, "_auto_resize": False}
-    elif plan.photo is not None:
+    elif plan.pipeline == "image_to_image":
         pipe, args = model.image_to_image, {"image": plan.photo, "prompt": plan.prompt, "strength": plan.strength}
     else:
         pipe, args = model.text_to_image, {"prompt": plan.prompt}

@@ -39,7 +39,9 @@ REPORT_GRACE_S = 10.0  # how long past JOB_TIMEOUT_S the final webhook may still
 def plan_generation(request: JobInput, style: Style, model: LoadedModel, photo: Any) -> GenerationPlan:
     """Job values win over the style's overrides, which win over the model family's defaults."""
     seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
-    defaults = model.defaults
+    instruction = style.render_instruction(plain_background=request.transparent_background)
+    pipeline = model.pipeline_for(photo is not None, instruction is not None)
+    defaults = model.defaults_for(pipeline)
     return GenerationPlan(
         prompt=style.render_prompt(request.prompt, plain_background=request.transparent_background),
         width=request.width,
@@ -47,9 +49,11 @@ def plan_generation(request: JobInput, style: Style, model: LoadedModel, photo: 
         steps=request.steps or style.steps or defaults.steps,
         guidance=next(g for g in (request.guidance, style.guidance, defaults.guidance) if g is not None),
         seeds=[(seed + i) % (MAX_SEED + 1) for i in range(request.num_designs)],
+        pipeline=pipeline,
+        max_sequence_length=defaults.max_sequence_length,
         photo=photo,
         strength=style.strength,
-        kontext_instruction=style.render_instruction(plain_background=request.transparent_background),
+        kontext_instruction=instruction,
     )
 
 
@@ -268,7 +272,7 @@ class DesignWorker:
                 fmt="png",
                 dpi=PRINT_DPI if request.print_size else None,
                 metadata=self._metadata(request, plan.seeds[i]),
-                describes={"index": i, "seed": plan.seeds[i]},
+                describes={"index": i, "seed": plan.seeds[i], "pipeline": plan.pipeline},
             )
             for i, pixels in enumerate(to_host_pixels(designs))
         ]

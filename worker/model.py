@@ -1,4 +1,9 @@
-"""Cold start: load FLUX.1 once, and derive every pipeline the worker needs from the same weights."""
+"""Cold start: load FLUX.1 once, and derive every pipeline the worker needs from the same weights.
+
+With ``KONTEXT_MODEL_ID`` a FLUX.1-Kontext transformer (and its own scheduler: Kontext shifts its
+timesteps by image size, schnell does not) is loaded beside ``MODEL_ID`` and shares its text encoders,
+tokenizers and VAE: one worker serves text jobs on schnell and photo jobs on Kontext with one T5.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from diffusers import DiffusionPipeline, FluxImg2ImgPipeline, FluxKontextPipeline, FluxPipeline
+from diffusers import (
+    DiffusionPipeline,
+    FlowMatchEulerDiscreteScheduler,
+    FluxImg2ImgPipeline,
+    FluxKontextPipeline,
+    FluxPipeline,
+    FluxTransformer2DModel,
+)
 
 from worker.config import Settings
 from worker.speed import apply_speed_settings, check_speed_settings, warm_up
@@ -37,7 +49,8 @@ FAMILY_DEFAULTS = {
 
 @dataclass
 class LoadedModel:
-    """One set of weights on one device; the three pipelines share every module."""
+    """The weights on one device; the pipelines share their text encoders, tokenizers and VAE (and, without
+    ``KONTEXT_MODEL_ID``, every module)."""
 
     text_to_image: FluxPipeline
     image_to_image: FluxImg2ImgPipeline
@@ -48,10 +61,21 @@ class LoadedModel:
     device: torch.device
     dtype: torch.dtype
     speed_settings: list[str]
+    kontext_model_id: str | None = None  # a Kontext transformer loaded beside MODEL_ID
+
+    def pipeline_for(self, photo: bool, kontext_instruction: bool) -> str:
+        """Which pipeline makes a design: a photo with a Kontext instruction is edited by Kontext when it is
+        loaded, else redrawn image-to-image; a prompt alone is text-to-image."""
+        if photo and kontext_instruction and self.kontext is not None:
+            return "kontext"
+        return "image_to_image" if photo else "text_to_image"
+
+    def defaults_for(self, pipeline: str) -> FamilyDefaults:
+        return FAMILY_DEFAULTS["kontext"] if pipeline == "kontext" else self.defaults
 
     @property
     def pipelines(self) -> dict[str, DiffusionPipeline]:
-        """Every pipeline this model serves, by name (they share their modules)."""
+        """Every pipeline this model serves, by name."""
         named = {"text_to_image": self.text_to_image, "image_to_image": self.image_to_image, "kontext": self.kontext}
         return {name: pipe for name, pipe in named.items() if pipe is not None}
 
@@ -60,7 +84,10 @@ class LoadedModel:
         return FAMILY_DEFAULTS[self.family]
 
     def describe(self) -> dict[str, Any]:
-        return {"id": self.model_id, "revision": self.revision, "family": self.family}
+        described = {"id": self.model_id, "revision": self.revision, "family": self.family}
+        if self.kontext_model_id is not None:
+            described["kontext_id"] = self.kontext_model_id
+        return described
 
 
 def resolve_device(setting: str) -> torch.device:
@@ -124,10 +151,16 @@ def load_model(settings: Settings) -> LoadedModel:
     family = detect_family(model_index.get("_class_name", ""), text_to_image.transformer.config)
     image_to_image = FluxImg2ImgPipeline.from_pipe(text_to_image, dtype=dtype)
     kontext = FluxKontextPipeline.from_pipe(text_to_image, dtype=dtype) if family == "kontext" else None
+    if settings.kontext_model_id:
+        if family == "kontext":
+            raise ValueError("KONTEXT_MODEL_ID is set, but MODEL_ID is a Kontext model already")
+        kontext = load_kontext_beside(settings, text_to_image, dtype, device)
     for pipe in (text_to_image, image_to_image, kontext):
         if pipe is not None:
             pipe.set_progress_bar_config(disable=True)
     speedups = apply_speed_settings(text_to_image, settings, family)
+    if settings.kontext_model_id and kontext is not None:
+        speedups += [f"kontext:{name}" for name in apply_speed_settings(kontext, settings, "kontext")]
 
     warm_up(text_to_image, settings, family, FAMILY_DEFAULTS[family].max_sequence_length)
     log.info(
@@ -147,4 +180,32 @@ def load_model(settings: Settings) -> LoadedModel:
         device=device,
         dtype=dtype,
         speed_settings=speedups,
+        kontext_model_id=settings.kontext_model_id,
     )
+
+
+def load_kontext_beside(
+    settings: Settings, base: FluxPipeline, dtype: torch.dtype, device: torch.device
+) -> FluxKontextPipeline:
+    """FLUX.1-Kontext's transformer and scheduler from ``KONTEXT_MODEL_ID``; everything else is ``base``'s."""
+    model_id = settings.kontext_model_id
+    check_local_model_folder(model_id)
+    source = {"revision": settings.kontext_model_revision,
+              "local_files_only": Path(model_id).is_dir() or settings.hf_hub_offline}  # fmt: skip
+    index = FluxPipeline.load_config(model_id, **source)
+    if index.get("_class_name") != "FluxKontextPipeline":
+        raise ValueError(f"KONTEXT_MODEL_ID={model_id} is not a FLUX.1-Kontext model ({index.get('_class_name')})")
+    transformer = FluxTransformer2DModel.from_pretrained(model_id, subfolder="transformer", dtype=dtype, **source)
+    shared = base.transformer.config
+    for name in ("joint_attention_dim", "pooled_projection_dim", "in_channels"):
+        if transformer.config[name] != shared[name]:
+            raise ValueError(
+                f"KONTEXT_MODEL_ID={model_id}: its transformer's {name} ({transformer.config[name]}) does not fit "
+                f"MODEL_ID's text encoders and VAE ({shared[name]})"
+            )
+    scheduler = FlowMatchEulerDiscreteScheduler.from_pretrained(model_id, subfolder="scheduler", **source)
+    log.info("Kontext transformer from %s beside %s, sharing its text encoders and VAE", model_id, settings.model_id)
+    return FluxKontextPipeline(
+        scheduler=scheduler, vae=base.vae, text_encoder=base.text_encoder, tokenizer=base.tokenizer,
+        text_encoder_2=base.text_encoder_2, tokenizer_2=base.tokenizer_2, transformer=transformer.to(device),
+    )  # fmt: skip
