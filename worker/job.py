@@ -106,7 +106,7 @@ class DesignWorker:
                 )
             storage = storage_for(s3_target, settings)
             styles = load_styles(BUILTIN_STYLES_DIR, settings.styles_dir)
-            model = load_model(settings)
+            model = load_model(settings, styles)
             templates = load_templates(BUILTIN_MOCKUPS_DIR, settings.mockups_dir, device=model.device)
             faults = FaultPlan(settings.fault_injection)
         except Exception as exc:  # any cold-start failure makes the worker unfit
@@ -156,6 +156,7 @@ class DesignWorker:
             with progress.stage("generate"):
                 fault = self.faults.next_fault()
                 raise_fault(fault)
+                self.model.use_style(style.name)
                 designs = corrupt_output(fault, generate_designs(self.model, plan, on_step=progress.step))
                 check_designs(designs)
             with progress.stage("style"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,9 @@ from diffusers import (
 )
 
 from worker.config import Settings
+from worker.loras import StyleAdapters, load_style_loras, lora_targets
 from worker.speed import apply_speed_settings, check_speed_settings, warm_up
+from worker.styles import Style
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,12 @@ class LoadedModel:
     dtype: torch.dtype
     speed_settings: list[str]
     kontext_model_id: str | None = None  # a Kontext transformer loaded beside MODEL_ID
+    adapters: StyleAdapters | None = None  # the styles' LoRAs, when any style has one
+
+    def use_style(self, style: str) -> None:
+        """Turn on ``style``'s LoRAs and every other style's off (nothing to do when no style has any)."""
+        if self.adapters is not None:
+            self.adapters.activate(style)
 
     def pipeline_for(self, photo: bool, kontext_instruction: bool) -> str:
         """Which pipeline makes a design: a photo with a Kontext instruction is edited by Kontext when it is
@@ -128,7 +137,7 @@ def check_local_model_folder(model_id: str) -> None:
         )
 
 
-def load_model(settings: Settings) -> LoadedModel:
+def load_model(settings: Settings, styles: Mapping[str, Style] | None = None) -> LoadedModel:
     """Load the weights once (a local folder or ``HF_HUB_OFFLINE=1`` never touches the network).
 
     Every pipeline is derived from the first in the same dtype and shares its modules: ``from_pipe``
@@ -137,6 +146,11 @@ def load_model(settings: Settings) -> LoadedModel:
     device = resolve_device(settings.device)
     dtype = resolve_dtype(settings.dtype, device)
     check_speed_settings(settings, device, dtype)
+    if styles and lora_targets(styles) and (settings.fuse_qkv or settings.quantize != "none"):
+        raise ValueError(
+            "style LoRAs need the transformer's own linear layers: FUSE_QKV=1 would silently drop their "
+            "query/key/value parts, QUANTIZE=fp8 replaces the layers they attach to; turn those off"
+        )
     check_local_model_folder(settings.model_id)
     local_files_only = Path(settings.model_id).is_dir() or settings.hf_hub_offline
     source = {"revision": settings.model_revision, "local_files_only": local_files_only}
@@ -158,6 +172,9 @@ def load_model(settings: Settings) -> LoadedModel:
     for pipe in (text_to_image, image_to_image, kontext):
         if pipe is not None:
             pipe.set_progress_bar_config(disable=True)
+    owners = {"base": text_to_image, **({"kontext": kontext} if settings.kontext_model_id and kontext else {})}
+    # Before compilation: under COMPILE=1 the LoRA hot-swap slots must exist when the blocks are compiled.
+    adapters = load_style_loras(styles or {}, owners, hotswap=settings.compile)
     speedups = apply_speed_settings(text_to_image, settings, family)
     if settings.kontext_model_id and kontext is not None:
         speedups += [f"kontext:{name}" for name in apply_speed_settings(kontext, settings, "kontext")]
@@ -181,6 +198,7 @@ def load_model(settings: Settings) -> LoadedModel:
         dtype=dtype,
         speed_settings=speedups,
         kontext_model_id=settings.kontext_model_id,
+        adapters=adapters,
     )
 
 

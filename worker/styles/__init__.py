@@ -15,6 +15,11 @@ A style file (``worker/styles/<name>.toml``, or ``STYLES_DIR``) holds::
     name = "palette_quantize"       # and its keyword parameters
     palette = ["#000000", "#ffffff", "#ff1744"]
 
+    [[loras]]                       # optional: LoRA weights this style turns on (worker/loras.py)
+    source = "loras/ink.safetensors" # a file (relative to this one), a folder or a Hub repo id
+    weight = 0.8
+    transformer = "base"            # base: MODEL_ID's transformer; kontext: KONTEXT_MODEL_ID's
+
 The catalog is checked at cold start: unknown filters or parameters, and any filter that fails on a
 small test image, make the worker unfit (fitness check) rather than failing a customer's job.
 """
@@ -24,7 +29,7 @@ from __future__ import annotations
 import inspect
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -51,6 +56,19 @@ class FilterStep(BaseModel):
         return FILTERS[self.name](images, ctx, **self.params)
 
 
+class StyleLora(BaseModel):
+    """LoRA weights a style turns on (``[[loras]]`` in its file), loaded once at cold start."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: str = Field(description="a .safetensors file (relative to the style file), a folder or a Hub repo id")
+    weight_name: str | None = Field(None, description="the file inside a folder or Hub repo")
+    weight: float = Field(1.0, ge=-4, le=4)
+    transformer: Literal["base", "kontext"] = Field(
+        "base", description="base: MODEL_ID's transformer (schnell/dev LoRAs); kontext: KONTEXT_MODEL_ID's"
+    )
+
+
 class Style(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -64,6 +82,7 @@ class Style(BaseModel):
     guidance: float | None = Field(None, ge=0, le=20)
     background_prompt: str = PLAIN_BACKGROUND
     filters: list[FilterStep] = Field(default_factory=list)
+    loras: list[StyleLora] = Field(default_factory=list)
 
     @field_validator("filters")
     @classmethod
@@ -113,6 +132,11 @@ def load_style(path: Path) -> Style:
     try:
         style = Style(name=path.stem.lower(), **tomllib.loads(path.read_text(encoding="utf-8")))
         style.dry_run()
+        local = [(lora, path.parent / lora.source) for lora in style.loras]
+        resolved = [
+            lora.model_copy(update={"source": str(file.resolve())}) if file.exists() else lora for lora, file in local
+        ]
+        style = style.model_copy(update={"loras": resolved})
     except (tomllib.TOMLDecodeError, ValidationError, KeyError, ValueError, IndexError, TypeError, RuntimeError) as exc:
         raise CatalogError(str(exc)) from exc
     return style
