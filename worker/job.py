@@ -26,7 +26,7 @@ from worker.progress import JobProgress, ProgressSink
 from worker.schema import MAX_SEED, JobInput, parse_job_input
 from worker.storage import Artifact, S3Target, Storage, StoredArtifact, design_key, mockup_key, storage_for
 from worker.styles import BUILTIN_STYLES_DIR, Style, load_styles
-from worker.stylize import PRINT_DPI, style_designs
+from worker.stylize import PRINT_DPI, FinishingModels, load_finishing_models, style_designs
 from worker.webhooks import ProgressWebhooks, WebhookSender, check_webhook_url, without_signed_urls
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,7 @@ class DesignWorker:
     s3_target: S3Target | None = None
     faults: FaultPlan = field(default_factory=lambda: FaultPlan(""))
     startup_error: str | None = None
+    finishing: FinishingModels = field(default_factory=FinishingModels)  # MATTE_MODEL, UPSCALER_MODEL
 
     @classmethod
     def cold_start(cls, settings: Settings | None = None) -> DesignWorker:
@@ -93,12 +94,13 @@ class DesignWorker:
             model = load_model(settings)
             templates = load_templates(BUILTIN_MOCKUPS_DIR, settings.mockups_dir, device=model.device)
             faults = FaultPlan(settings.fault_injection)
+            finishing = load_finishing_models(settings)
         except Exception as exc:  # any cold-start failure makes the worker unfit
             log.exception("cold start failed")
             return cls(settings, None, {}, storage_for(None, settings), startup_error=f"{type(exc).__name__}: {exc}")
         if settings.fault_injection:
             log.warning("FAULT_INJECTION is set (%s): jobs will fail on purpose", settings.fault_injection)
-        return cls(settings, model, styles, storage, templates, s3_target, faults)
+        return cls(settings, model, styles, storage, templates, s3_target, faults, finishing=finishing)
 
     def fitness_check(self) -> None:
         """Registered with RunPod: a worker that could not load its model must not take jobs."""
@@ -144,7 +146,9 @@ class DesignWorker:
                 designs = corrupt_output(fault, generate_designs(self.model, plan, on_step=progress.step))
                 check_designs(designs)
             with progress.stage("style"):
-                designs = style_designs(designs, style, plan.seeds, request.transparent_background, request.print_size)
+                designs = style_designs(
+                    designs, style, plan.seeds, request.transparent_background, request.print_size, self.finishing
+                )
             with progress.stage("mockups"):
                 mockup_requests = self._mockup_requests(request)
                 mockups = composite_mockups(designs, self.templates, mockup_requests)
