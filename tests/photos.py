@@ -189,3 +189,25 @@ def backdrop_set(size: int = 384) -> list[Scene]:
         compose("coffee", photo_backdrop("coffee"), False, size, seed=11),
         compose("astronaut", photo_backdrop("astronaut"), False, size, seed=12),
     ]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m tests.photos OUT_DIR``: write every scene as a PNG (e.g. to try the matte or the sheet)."""
+    import argparse
+    from pathlib import Path
+
+    from PIL import Image
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("--size", type=int, default=768)
+    args = parser.parse_args(argv)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    for scene in backdrop_set(args.size):
+        pixels = (scene.image[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        Image.fromarray(pixels).save(args.out_dir / f"{scene.name}.png")
+        print(args.out_dir / f"{scene.name}.png")
+
+
+if __name__ == "__main__":
+    main()

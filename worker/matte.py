@@ -200,15 +200,17 @@ def flood_region(candidate: torch.Tensor, seed: torch.Tensor) -> torch.Tensor:
     return shrink(grow(region, 1), 1)
 
 
-def refit_backdrop(small: torch.Tensor, region: torch.Tensor, backdrop: torch.Tensor) -> torch.Tensor:
+def refit_backdrop(
+    small: torch.Tensor, region: torch.Tensor, backdrop: torch.Tensor, tolerance: torch.Tensor
+) -> torch.Tensor:
     """The backdrop refitted on all the background found so far, not just the frame: vignettes, sweeps.
 
-    Shadows are left out of the fit (only pixels that already match the backdrop count), so the fitted
-    backdrop does not darken towards them.
+    Shadows are left out of the fit (only pixels that already match the backdrop within ``tolerance``
+    count), so the fitted backdrop does not darken towards them.
     """
     batch, _, height, width = small.shape
     basis = quadratic_basis(height, width, small)
-    lit = region & (squared_distance(small, backdrop) < MATCH_TOLERANCE**2)
+    lit = region & (squared_distance(small, backdrop) < tolerance.square())
     weights = lit.flatten(1).to(small.dtype)  # (B, H*W)
     pixels = small.flatten(2).transpose(1, 2)  # (B, H*W, 3)
     weighted = basis.T.unsqueeze(0) * weights.unsqueeze(1)
@@ -265,7 +267,7 @@ def colour_matte(image: torch.Tensor) -> Matte:
     seed[:, :, frame] = (frame_distance < tolerance.view(batch, 1)).unsqueeze(1)  # the frame that fits the backdrop
     region = flood_region(background_candidates(small, backdrop, tolerance, smooth_below), seed)
     for _ in range(REFITS):
-        backdrop = refit_backdrop(small, region, backdrop)
+        backdrop = refit_backdrop(small, region, backdrop, tolerance)
         region = flood_region(background_candidates(small, backdrop, tolerance, smooth_below), seed)
 
     # At full size: trust the working-size decision inside the region; along its edge, test each pixel's
