@@ -84,3 +84,13 @@ def test_contact_sheet_shows_every_style_on_the_chosen_products(tmp_path, capsys
     pixels = [list(cell.convert("L").getdata()) for cell in cells]
     assert len({tuple(p) for p in pixels}) == rows  # each style's design looks different
     assert str(out) in capsys.readouterr().out
+
+
+def test_matte_benchmark_reports_every_scene_and_the_pooled_figures(capsys):
+    from bench import matte as bench_matte
+    from tests.photos import backdrop_set
+
+    bench_matte.main(["--size", "128"])
+    report = capsys.readouterr().out
+    assert all(scene.name in report for scene in backdrop_set(128))
+    assert "plain scenes pooled: cat kept" in report
