@@ -173,18 +173,19 @@ def spread_along_rows(filled: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (any_filled[key].view_as(mask) > 0) & mask
 
 
-def flood(seed: torch.Tensor, mask: torch.Tensor, max_turns: int = 64) -> torch.Tensor:
+def flood(seed: torch.Tensor, mask: torch.Tensor, max_turns: int = 64, check_every: int = 4) -> torch.Tensor:
     """The part of a boolean ``(B, 1, H, W)`` ``mask`` connected to ``seed``.
 
     Alternates filling whole horizontal and vertical runs, so it takes as many passes as the flood has
-    turns to make, rather than one 3x3 step per pixel of distance.
+    turns to make, rather than one 3x3 step per pixel of distance; it looks for convergence only every
+    few passes (each look waits for the device).
     """
     filled = seed & mask
     columns = mask.transpose(-1, -2)
-    for _ in range(max_turns):
+    for turn in range(1, max_turns + 1):
         grown = spread_along_rows(filled, mask)
         grown = spread_along_rows(grown.transpose(-1, -2), columns).transpose(-1, -2)
-        if torch.equal(grown, filled):
+        if turn % check_every == 0 and torch.equal(grown, filled):
             break
         filled = grown
     return filled
