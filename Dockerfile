@@ -38,7 +38,11 @@ WORKDIR /app
 # Dependencies first, in their own layers, so a code change does not reinstall them.
 # torch comes from the index that matches the base's CUDA; everything else from requirements.txt.
 COPY requirements.txt requirements-gpu.txt ./
+# torchvision (GPU extras only: spandrel, timm) must come from that index too, or it will not load beside torch.
 RUN pip install --index-url "$TORCH_INDEX_URL" --extra-index-url https://pypi.org/simple "torch==$(grep -Po '^torch==\K.*' requirements.txt)" \
+    && if [ "$INSTALL_GPU_EXTRAS" = "1" ]; then \
+        pip install --index-url "$TORCH_INDEX_URL" --extra-index-url https://pypi.org/simple \
+            "torchvision==$(grep -Po '^torchvision==\K.*' requirements-gpu.txt)"; fi \
     && pip install -r requirements.txt \
     && if [ "$INSTALL_GPU_EXTRAS" = "1" ]; then pip install -r requirements-gpu.txt; fi
 

@@ -12,7 +12,8 @@ def test_style_benchmark_runs_and_reports_every_style(capsys):
     report = capsys.readouterr().out
     for name in ("metal", "pop_art", "watercolor"):
         assert name in report
-    assert report.count("x\n") == 3  # a speed-up ratio per style
+    assert "matte alone" in report
+    assert report.count("x\n") == 1  # a ratio for Pop Art, the one style the reference still implements whole
 
 
 def test_mockup_benchmark_runs(capsys):
@@ -58,3 +59,43 @@ def test_speed_benchmark_runs_the_handlers_job_on_the_tiny_model(tmp_path):
     assert row["speedup_vs_diffusers"] > 0 and report["diffusers_baseline"]["schnell"]["generate_ms"] > 0
     assert row["model"]["family"] == "schnell" and row["dtype"] == "float32"
     assert row["webhooks_delivered"] and report["webhooks_received"] == 2  # one design.completed per job
+
+
+def test_contact_sheet_shows_every_style_on_the_chosen_products(tmp_path, capsys):
+    from PIL import Image
+
+    from bench import contact_sheet
+    from devkit.backdrops import backdrop_set
+    from worker.styles import BUILTIN_STYLES_DIR, load_styles
+
+    rows = len(load_styles(BUILTIN_STYLES_DIR))
+    photo = tmp_path / "cat.png"
+    Image.fromarray((backdrop_set(192)[0].image[0].permute(1, 2, 0).numpy() * 255).astype("uint8")).save(photo)
+    out = tmp_path / "sheet.jpg"
+    contact_sheet.main([str(photo), "--size", "96", "--cell", "48", "--products", "poster,mug", "--out", str(out)])
+    sheet = Image.open(out)
+    assert sheet.size == (contact_sheet.LABEL_WIDTH + 48 * 3, contact_sheet.HEADER + 48 * rows)
+    cells = [
+        sheet.crop(
+            (
+                contact_sheet.LABEL_WIDTH,
+                contact_sheet.HEADER + 48 * row,
+                contact_sheet.LABEL_WIDTH + 48,
+                contact_sheet.HEADER + 48 * (row + 1),
+            )
+        )
+        for row in range(rows)
+    ]
+    pixels = [list(cell.convert("L").getdata()) for cell in cells]
+    assert len({tuple(p) for p in pixels}) == rows  # each style's design looks different
+    assert str(out) in capsys.readouterr().out
+
+
+def test_matte_benchmark_reports_every_scene_and_the_pooled_figures(capsys):
+    from bench import matte as bench_matte
+    from devkit.backdrops import backdrop_set
+
+    bench_matte.main(["--size", "128"])
+    report = capsys.readouterr().out
+    assert all(scene.name in report for scene in backdrop_set(128))
+    assert "plain scenes pooled: cat kept" in report

@@ -96,6 +96,30 @@ def test_watercolor_lays_paper_texture_on_bare_paper():
     assert not torch.equal(out, other_seed)
 
 
+def disc_on_paper(size: int = 256, colour: tuple = (0.2, 0.35, 0.7)) -> tuple[torch.Tensor, torch.Tensor]:
+    """A flat disc of colour on white, and its distance from the centre in pixels."""
+    yy, xx = torch.meshgrid(torch.arange(size).float(), torch.arange(size).float(), indexing="ij")
+    radius = ((xx - size / 2) ** 2 + (yy - size / 2) ** 2).sqrt()
+    image = torch.where(radius < size / 3, torch.tensor(colour).view(3, 1, 1), torch.ones(3, 1, 1))
+    return image.unsqueeze(0), radius
+
+
+def test_watercolor_pools_pigment_at_the_edge_of_a_wash():
+    image, radius = disc_on_paper()
+    tone = luminance(STYLES["watercolor"].apply_filters(image, seeds=[1]))[0, 0]
+    rim = tone[(radius > 256 / 3 - 6) & (radius < 256 / 3 - 1)].mean()
+    centre = tone[radius < 256 / 6].mean()
+    assert rim < centre - 0.05  # the dark rim a drying wash leaves
+
+
+def test_watercolor_pigment_is_transparent_and_paper_stays_white():
+    image, radius = disc_on_paper()
+    out = STYLES["watercolor"].apply_filters(image, seeds=[1])
+    centre = radius < 256 / 6
+    assert luminance(out)[0, 0][centre].mean() > luminance(image)[0, 0][centre].mean() + 0.05  # thinned pigment
+    assert luminance(out)[0, 0][radius > 256 / 3 + 24].mean() > 0.9  # bare paper
+
+
 def test_watercolor_on_the_tiny_model(worker):
     result, _ = run_job(worker, small_job(design_id="wc", style="watercolor", transparent_background=False))
     assert "error" not in result
@@ -119,6 +143,22 @@ def test_metal_chrome_curve_is_not_a_plain_grey_ramp():
     tone = luminance(FILTERS["gradient_map"](ramp, FilterContext([0]), stops=stops))[0, 0, 0]
     rises, falls = (tone.diff() > 1e-4).sum(), (tone.diff() < -1e-4).sum()
     assert rises > 0 and falls > 0  # the chrome horizon: brighter, darker, brighter again
+
+
+def test_metal_mirrors_a_horizon_along_the_edges_of_the_relief():
+    image, radius = disc_on_paper(colour=(0.6, 0.6, 0.6))
+    tone = luminance(STYLES["metal"].apply_filters(image, seeds=[1]))[0, 0]
+    edge = tone[(radius > 256 / 3 - 8) & (radius < 256 / 3 + 8)]
+    assert edge.max() > 0.85 and edge.min() < 0.15  # bright horizon and dark ground in the bevel
+    assert tone[radius < 256 / 6].std() < edge.std()  # flat metal is calmer than its bevelled edge
+
+
+def test_metal_is_brushed_along_one_direction():
+    flat = torch.full((1, 3, 128, 128), 0.6)
+    tone = luminance(STYLES["metal"].apply_filters(flat, seeds=[1]))[0, 0]
+    along = (tone[:, 1:] - tone[:, :-1]).abs().mean()
+    across = (tone[1:] - tone[:-1]).abs().mean()
+    assert across > 3 * along > 0  # streaks run horizontally
 
 
 def test_metal_on_the_tiny_model(worker):

@@ -88,6 +88,17 @@ class Settings(BaseSettings):
     webhook_max_seconds: float = Field(60.0, gt=0, description="give up retrying a webhook after this long")
     webhook_timeout_s: float = Field(10.0, gt=0, description="connect and read timeout of one webhook attempt")
 
+    # --- background matte and print upscaling (worker/matte_model.py, worker/upscale.py), loaded at cold start ---
+    matte_model: str | None = Field(
+        None, description="BiRefNet-class background remover (hub id or local folder); unset: the colour matte"
+    )
+    matte_model_revision: str | None = Field(None, description="branch, tag or commit of MATTE_MODEL on the Hub")
+    matte_resolution: int = Field(1024, ge=64, le=4096, description="the square size MATTE_MODEL runs at")
+    upscaler_model: Path | None = Field(
+        None, description="ESRGAN-class weights (.pth/.safetensors) for print sizes, via spandrel; unset: Lanczos"
+    )
+    upscaler_tile: int = Field(512, ge=64, le=2048, description="tile edge (input pixels) UPSCALER_MODEL runs on")
+
     @property
     def allowed_webhook_hosts(self) -> set[str]:
         return {host.strip().lower() for host in self.webhook_allowed_hosts.split(",") if host.strip()}

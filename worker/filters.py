@@ -148,6 +148,53 @@ def halftone(
 
 
 # --- Watercolor ---------------------------------------------------------------------------------------
+#
+# Pigment on paper, after Bousseau et al., "Interactive watercolor rendering with temporal coherence and
+# abstraction" (NPAR 2006): each effect is a map of pigment density d (1: unchanged, above 1: more
+# pigment, below 1: less) applied as C' = C - (C - C^2)(d - 1), which darkens or lightens a colour the way
+# a thicker or thinner layer of the same pigment would, and leaves white paper white.
+
+
+def apply_density(image: torch.Tensor, density: torch.Tensor) -> torch.Tensor:
+    return (image - (image - image * image) * (density - 1)).clamp(0, 1)
+
+
+def octave_noise(image: torch.Tensor, ctx: FilterContext, scale: float, salt: int, octaves: int = 3) -> torch.Tensor:
+    """Smooth noise in about [-1, 1] with detail at ``scale``, ``scale / 2``, ...: blotches, not grain."""
+    total = sum(0.5**i * (seeded_noise(image, ctx, scale / 2**i, salt + i) - 0.5) for i in range(octaves))
+    return total / (sum(0.5**i for i in range(octaves)) * 0.5)
+
+
+def paper_height(image: torch.Tensor, ctx: FilterContext, scale: float) -> torch.Tensor:
+    """The paper's surface, ``(B, 1, H, W)`` in about [-1, 1]: fine tooth over a coarser cockle."""
+    height_field = seeded_noise(image, ctx, scale, salt=3) + 0.5 * seeded_noise(image, ctx, scale * 4, salt=4)
+    centred = height_field - height_field.mean(dim=(-2, -1), keepdim=True)
+    return centred / centred.std(dim=(-2, -1), keepdim=True).clamp(min=1e-6)  # per design, not per batch
+
+
+@register
+def wobble(image: torch.Tensor, ctx: FilterContext, amount: float = 2.5, scale: float = 40.0) -> torch.Tensor:
+    """Hand-painted edges: the picture displaced by up to ``amount`` pixels of smooth seeded noise."""
+    height, width = image.shape[-2:]
+    shift_x = octave_noise(image, ctx, scale, salt=11, octaves=2) * amount * 2 / width
+    shift_y = octave_noise(image, ctx, scale, salt=13, octaves=2) * amount * 2 / height
+    ys = torch.linspace(-1, 1, height, device=image.device, dtype=image.dtype).view(1, height, 1)
+    xs = torch.linspace(-1, 1, width, device=image.device, dtype=image.dtype).view(1, 1, width)
+    grid = torch.stack([xs + shift_x[:, 0], ys + shift_y[:, 0]], dim=-1)
+    return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=True)
+
+
+@register
+def wash(
+    image: torch.Tensor, ctx: FilterContext, levels: int = 5, softness: float = 0.35, transparency: float = 0.25
+) -> torch.Tensor:
+    """Flat layered washes: the lightness settles into ``levels`` soft steps, as glazes laid one over another,
+    and every colour thins towards the paper by ``transparency`` (the highlights become bare paper)."""
+    lightness = luminance(image)
+    steps = lightness * levels
+    stepped = (torch.floor(steps) + torch.sigmoid((steps - torch.floor(steps) - 0.5) / softness * 4)) / levels
+    toned = image * (stepped / lightness.clamp(min=1e-3)).clamp(0, 3)
+    return (1 - (1 - toned.clamp(0, 1)) * (1 - transparency)).clamp(0, 1)
 
 
 @register
@@ -174,24 +221,106 @@ def edge_darken(
 
 
 @register
-def granulate(image: torch.Tensor, ctx: FilterContext, amount: float = 0.12, scale: float = 3.0) -> torch.Tensor:
-    """Pigment granulation: speckle that shows in the painted areas, not on bare paper."""
-    grain = seeded_noise(image, ctx, scale, salt=2) - 0.5
-    pigment = 1 - image
-    return (image - amount * grain * pigment * 2).clamp(0, 1)
+def pigment_pooling(
+    image: torch.Tensor, ctx: FilterContext, strength: float = 1.2, sigma: float = 2.0, full_edge: float = 0.15
+) -> torch.Tensor:
+    """Dark rims along the edges of each wash, where pigment is carried as the wash dries, plus a
+    lighter centre: density rises with the blurred edge strength (``full_edge`` gets all of ``strength``)."""
+    rim = (edge_strength(image, blur_sigma=sigma) / full_edge).clamp(0, 1)
+    return apply_density(image, 1 + strength * rim - 0.15 * strength * (1 - rim))
+
+
+@register
+def turbulence(image: torch.Tensor, ctx: FilterContext, amount: float = 0.35, scale: float = 160.0) -> torch.Tensor:
+    """Uneven pigment across a wash (wet-in-wet blooms): low-frequency seeded density noise."""
+    return apply_density(image, 1 + amount * octave_noise(image, ctx, scale, salt=21))
+
+
+@register
+def granulate(image: torch.Tensor, ctx: FilterContext, amount: float = 0.3, scale: float = 2.0) -> torch.Tensor:
+    """Pigment settling in the paper's valleys: density follows the paper's surface (only where there is pigment)."""
+    return apply_density(image, 1 - amount * paper_height(image, ctx, scale))
 
 
 @register
 def paper(image: torch.Tensor, ctx: FilterContext, amount: float = 0.04, scale: float = 2.0) -> torch.Tensor:
-    """Cold-pressed paper: a seeded height field, lit from the top left, multiplied over everything."""
-    height_field = seeded_noise(image, ctx, scale, salt=3) + 0.5 * seeded_noise(image, ctx, scale * 4, salt=4)
-    gradient = kornia.filters.spatial_gradient(height_field)  # (B, 1, 2, H, W)
+    """Cold-pressed paper: the same surface as ``granulate``'s, lit from the top left, over everything."""
+    gradient = kornia.filters.spatial_gradient(paper_height(image, ctx, scale))  # (B, 1, 2, H, W)
     relief = -(gradient[:, :, 0] + gradient[:, :, 1])
-    relief = relief / relief.std(dim=(-2, -1), keepdim=True).clamp(min=1e-6)  # per design, not per batch
+    relief = relief / relief.std(dim=(-2, -1), keepdim=True).clamp(min=1e-6)
     return (image * (1 + amount * relief) - amount * 0.5).clamp(0, 1)
 
 
 # --- Metal --------------------------------------------------------------------------------------------
+#
+# Chrome: the design becomes a relief (its smoothed tone as a height field, bevelled at its edges), and
+# each pixel shows what a mirror with that surface normal reflects: the reflected ray's elevation picks a
+# row of a studio environment (sky, a bright horizon, dark ground), brushed grain runs along one
+# direction, and light sources add highlights. The result is a single "reflection" value per pixel, which
+# ``gradient_map`` turns into the environment's colours.
+
+
+def streak_noise(
+    image: torch.Tensor, ctx: FilterContext, length: float, angle: float, width: float = 1.5
+) -> torch.Tensor:
+    """Seeded noise in [0, 1] stretched into streaks ``length`` pixels long, ``width`` wide, along ``angle``."""
+    height, width_px = image.shape[-2:]
+    u, v = pixel_grid(image, angle)
+    reach = math.hypot(height, width_px)
+    rows, cols = math.ceil(2 * reach / width) + 2, math.ceil(2 * reach / length) + 2
+    fields = [
+        torch.rand(1, 1, rows, cols, generator=torch.Generator().manual_seed(seed * 1_000_003 + 31))
+        for seed in ctx.seeds
+    ]
+    noise = torch.cat(fields).to(device=image.device, dtype=image.dtype)
+    grid = torch.stack([(u + reach) / length / (cols - 1), (v + reach) / width / (rows - 1)], dim=-1) * 2 - 1
+    grid = grid[:, 0].expand(len(ctx.seeds), -1, -1, -1)
+    return F.grid_sample(noise, grid, mode="bilinear", padding_mode="border", align_corners=True)
+
+
+def height_normals(image: torch.Tensor, sigma: float, depth: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Slopes ``(gx, gy)`` of the smoothed tone times ``depth``: the relief's surface normals, unnormalised."""
+    size = 2 * math.ceil(3 * sigma) + 1
+    height_field = kornia.filters.gaussian_blur2d(luminance(image), (size, size), (sigma, sigma))
+    gradient = kornia.filters.spatial_gradient(height_field, normalized=False)  # (B, 1, 2, H, W)
+    return depth * gradient[:, :, 0], depth * gradient[:, :, 1]
+
+
+@register
+def chrome(
+    image: torch.Tensor,
+    ctx: FilterContext,
+    depth: float = 6.0,
+    bevel_sigma: float = 3.0,
+    tone: float = 0.55,
+    horizon_tilt: float = 0.35,
+    brushed: float = 0.05,
+    brush_angle: float = 0.0,
+    brush_length: float = 80.0,
+    highlight: float = 0.6,
+    shininess: float = 40.0,
+    light: list[float] | None = None,
+) -> torch.Tensor:
+    """A mirror-finish relief of the design, as a greyscale reflection value for ``gradient_map``.
+
+    ``tone`` keeps the design readable (darker areas reflect more of the ground), ``depth`` and
+    ``bevel_sigma`` shape the relief whose slopes bend the reflected horizon, ``brushed`` adds grain of
+    ``brush_length`` pixels along ``brush_angle``, and a light in direction ``light`` adds highlights.
+    """
+    gx, gy = height_normals(image, bevel_sigma, depth)
+    inverse_length = torch.rsqrt(1 + gx * gx + gy * gy)
+    # Reflecting the view ray (0, 0, 1) in the normal (-gx, -gy, 1) / length: its "up" component (image y
+    # runs down) is 2 * nz * (-ny), i.e. 2 * gy / length^2; the horizon sits where it is zero.
+    elevation = 2 * gy * inverse_length * inverse_length
+    base = tone * (luminance(image) - 0.5)
+    reflection = 0.5 + base + horizon_tilt * elevation.clamp(-1, 1)
+    if brushed > 0:
+        reflection = reflection + brushed * 2 * (streak_noise(image, ctx, brush_length, brush_angle) - 0.5)
+    to_light = unit(light or [-0.45, -0.6, 1.0])
+    half_vector = unit([to_light[0], to_light[1], to_light[2] + 1.0])
+    facing = ((half_vector[2] - gx * half_vector[0] - gy * half_vector[1]) * inverse_length).clamp(min=0)
+    reflection = reflection + highlight * facing.pow(shininess)
+    return reflection.clamp(0, 1).expand(-1, 3, -1, -1).contiguous()
 
 
 @register

@@ -28,7 +28,7 @@ from worker.progress import JobProgress, ProgressSink
 from worker.schema import MAX_SEED, JobInput, parse_job_input
 from worker.storage import S3Target, Storage, storage_for
 from worker.styles import BUILTIN_STYLES_DIR, Style, load_styles
-from worker.stylize import PRINT_DPI, style_designs
+from worker.stylize import PRINT_DPI, FinishingModels, load_finishing_models, stylize
 from worker.urls import Deadline, OutboundURL
 from worker.webhooks import JobWebhook, default_webhook_target, job_target, webhook_signer, without_signed_urls
 
@@ -88,6 +88,7 @@ class DesignWorker:
     faults: FaultPlan = field(default_factory=lambda: FaultPlan(""))
     webhook_signer: Webhook | None = None
     default_webhook_target: OutboundURL | None = None
+    finishing: FinishingModels = field(default_factory=FinishingModels)  # MATTE_MODEL, UPSCALER_MODEL
     startup_error: str | None = None
 
     @classmethod
@@ -109,12 +110,13 @@ class DesignWorker:
             model = load_model(settings, styles)
             templates = load_templates(BUILTIN_MOCKUPS_DIR, settings.mockups_dir, device=model.device)
             faults = FaultPlan(settings.fault_injection)
+            finishing = load_finishing_models(settings)
         except Exception as exc:  # any cold-start failure makes the worker unfit
             log.exception("cold start failed")
             return cls(settings, None, {}, storage_for(None, settings), startup_error=f"{type(exc).__name__}: {exc}")
         if settings.fault_injection:
             log.warning("FAULT_INJECTION is set (%s): jobs will fail on purpose", settings.fault_injection)
-        return cls(settings, model, styles, storage, templates, s3_target, faults, signer, default_target)
+        return cls(settings, model, styles, storage, templates, s3_target, faults, signer, default_target, finishing)
 
     def fitness_check(self) -> None:
         """Registered with RunPod: a worker that could not load its model must not take jobs."""
@@ -160,7 +162,10 @@ class DesignWorker:
                 designs = corrupt_output(fault, generate_designs(self.model, plan, on_step=progress.step))
                 check_designs(designs)
             with progress.stage("style"):
-                designs = style_designs(designs, style, plan.seeds, request.transparent_background, request.print_size)
+                styled = stylize(
+                    designs, style, plan.seeds, request.transparent_background, request.print_size, self.finishing
+                )
+                designs = styled.images
             with progress.stage("mockups"):
                 mockup_requests = self._mockup_requests(request)
                 mockups = composite_mockups(designs, self.templates, mockup_requests)
@@ -195,6 +200,8 @@ class DesignWorker:
         else:
             # The images exist: from here on nothing may turn the job into a failure that hides them.
             result = self._result(request, plan, stored, progress)
+            for entry in result["designs"]:
+                entry["background"] = styled.backgrounds[entry["index"]].as_dict()
             with progress.stage("webhook", enforce_deadline=False):
                 if self._has_webhook_target(request):
                     result["webhook"] = self._deliver(

@@ -1,37 +1,95 @@
-"""The style stage: background matte, the style's filter chain, and the print size, all on the device."""
+"""The style stage: background matte, the style's filter chain, and the print size, all on the device.
+
+``stylize`` returns the print-ready designs and, per design, a ``BackgroundReport``: whether the
+background was removed, by what, and why not when it was kept (for the job result).
+"""
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
+from dataclasses import dataclass
 
-from worker.matte import remove_background
+import torch
+
+from worker.config import Settings
+from worker.matte import BackgroundReport, MatteModel, matte
+from worker.matte_model import load_matte_model
 from worker.styles import Style
+from worker.upscale import LearnedUpscaler, load_upscaler, premultiplied_resize
 
 MAX_PRINT_SIZE = 4096
 PRINT_DPI = 300
+TRANSPARENCY_OFF = BackgroundReport(False, "none", "transparent_background is off")
 
 
-def resize_long_edge(images: torch.Tensor, long_edge: int) -> torch.Tensor:
-    """Bicubic resize so the longer side is ``long_edge``, keeping the aspect ratio."""
-    height, width = images.shape[-2:]
+@dataclass(frozen=True)
+class FinishingModels:
+    """The optional learned models of the style stage, loaded once at cold start."""
+
+    matte: MatteModel | None = None
+    upscaler: LearnedUpscaler | None = None
+
+
+def load_finishing_models(settings: Settings) -> FinishingModels:
+    """``MATTE_MODEL`` and ``UPSCALER_MODEL``, each None when unset."""
+    return FinishingModels(matte=load_matte_model(settings), upscaler=load_upscaler(settings))
+
+
+@dataclass(frozen=True)
+class StyledDesigns:
+    images: torch.Tensor  # (B, 4, H', W') RGBA in [0, 1]
+    backgrounds: list[BackgroundReport]  # one per design
+
+
+def print_size_of(height: int, width: int, long_edge: int) -> tuple[int, int]:
     scale = long_edge / max(height, width)
-    size = (max(1, round(height * scale)), max(1, round(width * scale)))
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def resize_long_edge(rgba: torch.Tensor, long_edge: int, upscaler: LearnedUpscaler | None = None) -> torch.Tensor:
+    """Resize so the longer side is ``long_edge``, keeping the aspect ratio: the learned upscaler when one
+    is loaded and the design grows, else Lanczos-3 (on premultiplied colours; alpha always by Lanczos)."""
+    height, width = rgba.shape[-2:]
+    size = print_size_of(height, width, long_edge)
     if size == (height, width):
-        return images
-    return F.interpolate(images, size=size, mode="bicubic", align_corners=False, antialias=scale < 1).clamp(0, 1)
+        return rgba
+    grows = size[0] > height
+    return premultiplied_resize(rgba, size, upscaler if grows and upscaler is not None else None)
+
+
+def stylize(
+    designs: torch.Tensor,
+    style: Style,
+    seeds: list[int],
+    transparent_background: bool,
+    print_size: int | None,
+    models: FinishingModels | None = None,
+) -> StyledDesigns:
+    """``(B, 3, H, W)`` generated designs to ``(B, 4, H', W')`` print-ready RGBA designs and their reports.
+
+    The matte is taken from the generated picture (its plain background), before the filters add texture;
+    the filters run on its colours (outline pixels unmixed from the removed backdrop).
+    """
+    models = models or FinishingModels()
+    with torch.inference_mode():
+        if transparent_background:
+            cut = matte(designs, models.matte)
+            colours, alpha, reports = cut.colours, cut.alpha, cut.reports
+        else:
+            colours, alpha = designs, torch.ones_like(designs[:, :1])
+            reports = [TRANSPARENCY_OFF] * designs.shape[0]
+        styled = torch.cat([style.apply_filters(colours, seeds), alpha], dim=1)
+        if print_size is not None:
+            styled = resize_long_edge(styled, print_size, models.upscaler)
+        return StyledDesigns(styled, reports)
 
 
 def style_designs(
-    designs: torch.Tensor, style: Style, seeds: list[int], transparent_background: bool, print_size: int | None
+    designs: torch.Tensor,
+    style: Style,
+    seeds: list[int],
+    transparent_background: bool,
+    print_size: int | None,
+    models: FinishingModels | None = None,
 ) -> torch.Tensor:
-    """``(B, 3, H, W)`` generated designs to ``(B, 4, H', W')`` print-ready RGBA designs.
-
-    The matte is taken from the generated picture (its plain background), before the filters add texture.
-    """
-    with torch.inference_mode():
-        alpha = remove_background(designs) if transparent_background else torch.ones_like(designs[:, :1])
-        styled = torch.cat([style.apply_filters(designs, seeds), alpha], dim=1)
-        if print_size is not None:
-            styled = resize_long_edge(styled, print_size)
-        return styled
+    """``stylize`` without the reports: the ``(B, 4, H', W')`` designs only."""
+    return stylize(designs, style, seeds, transparent_background, print_size, models).images
