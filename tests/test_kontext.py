@@ -86,3 +86,13 @@ def test_a_kontext_model_id_that_is_no_kontext_model_stops_the_worker(tiny_model
                                              output_dir=tmp_path))  # fmt: skip
     with pytest.raises(RuntimeError, match="names a local folder"):
         unfit.fitness_check()
+
+
+def test_no_built_in_style_redraws_a_photo_from_pure_noise(worker):
+    """diffusers starts image-to-image at step int(steps - steps x strength): with schnell's 4 steps a
+    strength of 0.8 or more starts at sigma 1.0 and keeps nothing of the photo (Metal once did)."""
+    pipe = worker.model.image_to_image
+    for style in worker.styles.values():
+        pipe.scheduler.set_timesteps(worker.model.defaults.steps)
+        _, steps_run = pipe.get_timesteps(worker.model.defaults.steps, style.strength, "cpu")
+        assert steps_run < worker.model.defaults.steps, style.name

@@ -17,9 +17,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 from devkit.backdrops import backdrop_set, compose, flat
+from devkit.photos import pet_on_plain_background
 from models.tiny_matte import save_tiny_matte
 from tests.conftest import ROOT
-from tests.synthetic import pet_on_plain_background
 from worker import DesignWorker
 from worker.config import Settings
 from worker.matte import colour_matte, matte
