@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from bench import styles as bench_styles
 
 
@@ -58,3 +60,13 @@ def test_speed_benchmark_runs_the_handlers_job_on_the_tiny_model(tmp_path):
     assert row["speedup_vs_diffusers"] > 0 and report["diffusers_baseline"]["schnell"]["generate_ms"] > 0
     assert row["model"]["family"] == "schnell" and row["dtype"] == "float32"
     assert row["webhooks_delivered"] and report["webhooks_received"] == 2  # one design.completed per job
+
+
+def test_safety_benchmark_runs_the_workers_screens(capsys):
+    from bench import safety as bench_safety
+
+    figures = bench_safety.main(["--tiny", "--size", "64", "--designs", "2", "--repeats", "1", "--device", "cpu"])
+    report = capsys.readouterr().out
+    assert "image classifier, 2 RGBA 64x64 designs" in report and "prompt classifier, two prompts" in report
+    assert figures["image_classifier_ms"] > 0 and figures["prompt_classifier_ms"] > 0 and figures["terms_ms"] > 0
+    assert figures["image_weights_mb"] == pytest.approx(figures["image_params_m"] * 4)  # float32 on the CPU

@@ -274,7 +274,7 @@ def test_preprocessing_on_the_device_matches_the_models_own_processor(safety_mod
         reference = processor(images=Image.fromarray(pixels), return_tensors="pt")["pixel_values"]
         ours = preprocess(torch.from_numpy(pixels).permute(2, 0, 1)[None].float() / 255)
         assert ours.shape == reference.shape == (1, 3, 64, 48)
-        assert (ours - reference).abs().max() < 0.03  # within about 4/255 of Pillow's 8-bit resize
+        assert (ours - reference).abs().max() * 0.5 < 1.5 / 255  # std 0.5; Pillow rounds to 8 bits: 1/255 apart
 
 
 def test_shortest_edge_and_centre_crop_are_followed():

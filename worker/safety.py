@@ -305,6 +305,15 @@ class ImagePreprocess:
         return images
 
 
+def printed(design: torch.Tensor) -> torch.Tensor:
+    """``(1, 3 or 4, H, W)`` -> ``(1, 3, H, W)``: RGBA over white."""
+    rgb = design[:, :3].float()
+    if design.shape[1] == 4:
+        alpha = design[:, 3:4].float()
+        rgb = rgb * alpha + (1 - alpha)
+    return rgb
+
+
 @dataclass
 class ImageClassifier:
     model: Any  # a transformers AutoModelForImageClassification
@@ -327,13 +336,13 @@ class ImageClassifier:
         return cls(model, ImagePreprocess.from_processor(processor, model_id), labels, model_id)
 
     def scores(self, designs: torch.Tensor) -> tuple[torch.Tensor, list[str]]:
-        """What would be printed: RGBA designs composited over white, as the transparent parts show no ink."""
+        """What would be printed: RGBA designs composited over white, as the transparent parts show no ink.
+
+        Composited and resized one design at a time (a print-size design is 4096 px), classified as a batch.
+        """
         with torch.inference_mode():
-            rgb = designs[:, :3].float()
-            if designs.shape[1] == 4:
-                alpha = designs[:, 3:4].float()
-                rgb = rgb * alpha + (1 - alpha)
-            pixel_values = self.preprocess(rgb).to(device=self.model.device, dtype=self.model.dtype)
+            pixel_values = torch.cat([self.preprocess(printed(design[None])) for design in designs])
+            pixel_values = pixel_values.to(device=self.model.device, dtype=self.model.dtype)
             return self.labels.scores(self.model(pixel_values=pixel_values).logits)
 
 
