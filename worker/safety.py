@@ -239,6 +239,12 @@ def _source(model_id: str, settings: Settings, setting: str) -> dict[str, Any]:
     return {"local_files_only": path.is_dir() or settings.hf_hub_offline}
 
 
+def _size_fields(size: Any) -> dict[str, int]:
+    """A processor's size, a plain dict or transformers' ``SizeDict`` (which iterates as its set pairs)."""
+    pairs = size.items() if isinstance(size, dict) else size
+    return {key: value for key, value in pairs if value is not None}
+
+
 @dataclass(frozen=True)
 class ImagePreprocess:
     """The model's own preprocessor configuration, applied in torch on the device (no Pillow round trip).
@@ -258,10 +264,14 @@ class ImagePreprocess:
 
     @classmethod
     def from_processor(cls, processor: Any, model: str) -> ImagePreprocess:
-        size = processor.size if processor.do_resize else None
+        """Exact sizes, or the shortest edge and an optional centre crop; anything else fails at cold start."""
+        unsupported = [name for name in ("crop_pct", "do_pad") if getattr(processor, name, None)]
+        if unsupported:
+            raise ValueError(f"SAFETY_MODEL {model}: preprocessor setting {', '.join(unsupported)} is not supported")
+        size = _size_fields(processor.size) if processor.do_resize else None
         resize: tuple[int, int] | int | None = None
         if size is not None:
-            if "height" in size and "width" in size:
+            if set(size) == {"height", "width"}:
                 resize = (int(size["height"]), int(size["width"]))
             elif set(size) == {"shortest_edge"}:
                 resize = int(size["shortest_edge"])
@@ -269,7 +279,8 @@ class ImagePreprocess:
                 raise ValueError(f"SAFETY_MODEL {model}: a preprocessor size {size} is not supported")
         crop = None
         if getattr(processor, "do_center_crop", False):
-            crop = (int(processor.crop_size["height"]), int(processor.crop_size["width"]))
+            crop_size = _size_fields(processor.crop_size)
+            crop = (int(crop_size["height"]), int(crop_size["width"]))
         scale = 255.0 * float(processor.rescale_factor) if processor.do_rescale else 255.0
         normalize = bool(processor.do_normalize)
         return cls(
@@ -286,9 +297,9 @@ class ImagePreprocess:
         images = images.float()
         if self.resize is not None:
             height, width = images.shape[-2:]
-            if isinstance(self.resize, int):
+            if isinstance(self.resize, int):  # the long edge truncated, as transformers does
                 short = min(height, width)
-                size = (round(height * self.resize / short), round(width * self.resize / short))
+                size = (int(self.resize * height / short), int(self.resize * width / short))
             else:
                 size = self.resize
             antialias = self.mode != "nearest" and (size[0] < height or size[1] < width)
