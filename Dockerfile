@@ -4,6 +4,7 @@
 #   docker build -t pet-merch-worker .                                   # bakes black-forest-labs/FLUX.1-schnell
 #   docker build --secret id=hf_token,env=HF_TOKEN --build-arg MODEL_ID=black-forest-labs/FLUX.1-dev .
 #   docker build --build-arg MODEL_SOURCE=volume .                       # model on /runpod-volume at run time
+#   docker build --build-arg SAFETY_MODEL=Falconsai/nsfw_image_detection .  # also bakes an image safety classifier
 #
 # BASE_IMAGE is a CUDA 12.8 runtime to match the cu128 build of torch that TORCH_INDEX_URL serves.
 ARG BASE_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
@@ -59,12 +60,26 @@ RUN --mount=type=secret,id=hf_token,required=false \
         *) echo "MODEL_SOURCE must be bake, volume or none" >&2; exit 1 ;; \
     esac
 
+# Content safety classifiers (README, "Content safety"): none unless named, each baked into its own folder,
+# which the ENV below points the worker at. Declared here, so naming one does not redo the layers above.
+ARG SAFETY_MODEL=
+ARG PROMPT_SAFETY_MODEL=
+RUN if [ -n "$SAFETY_MODEL" ]; then \
+        HF_HOME=/tmp/hf python models/download.py "$SAFETY_MODEL" --classifier-dir /models/safety/image; \
+    fi \
+    && if [ -n "$PROMPT_SAFETY_MODEL" ]; then \
+        HF_HOME=/tmp/hf python models/download.py "$PROMPT_SAFETY_MODEL" --classifier-dir /models/safety/prompt; \
+    fi \
+    && rm -rf /tmp/hf
+
 COPY worker/ worker/
 COPY mockups/ mockups/
 COPY handler.py test_input.json ./
 
 ENV MODEL_ID=${MODEL_ID} \
     MODEL_REVISION=${MODEL_REVISION} \
+    SAFETY_MODEL=${SAFETY_MODEL:+/models/safety/image} \
+    PROMPT_SAFETY_MODEL=${PROMPT_SAFETY_MODEL:+/models/safety/prompt} \
     HF_HUB_OFFLINE=1
 
 CMD ["python", "-u", "handler.py"]

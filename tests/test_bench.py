@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from bench import styles as bench_styles
 
 
@@ -99,3 +101,13 @@ def test_matte_benchmark_reports_every_scene_and_the_pooled_figures(capsys):
     report = capsys.readouterr().out
     assert all(scene.name in report for scene in backdrop_set(128))
     assert "plain scenes pooled: cat kept" in report
+
+
+def test_safety_benchmark_runs_the_workers_screens(capsys):
+    from bench import safety as bench_safety
+
+    figures = bench_safety.main(["--tiny", "--size", "64", "--designs", "2", "--repeats", "1", "--device", "cpu"])
+    report = capsys.readouterr().out
+    assert "image classifier, 2 RGBA 64x64 designs" in report and "prompt classifier, two prompts" in report
+    assert figures["image_classifier_ms"] > 0 and figures["prompt_classifier_ms"] > 0 and figures["terms_ms"] > 0
+    assert figures["image_weights_mb"] == pytest.approx(figures["image_params_m"] * 4)  # float32 on the CPU

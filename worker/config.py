@@ -102,3 +102,13 @@ class Settings(BaseSettings):
     @property
     def allowed_webhook_hosts(self) -> set[str]:
         return {host.strip().lower() for host in self.webhook_allowed_hosts.split(",") if host.strip()}
+
+    # --- content safety (worker/safety.py): the prompt before the GPU runs, every design before it is stored ---
+    blocked_terms: str = Field("", description="comma-separated words or phrases refused in prompts, beside the list")
+    blocked_terms_file: Path | None = Field(None, description="replaces the built-in list worker/safety_terms.txt")
+    prompt_safety_model: str | None = Field(None, description="text-classification model (repo id or folder)")
+    prompt_safety_labels: str = Field("toxic", description="comma-separated labels of it that count as unsafe")
+    prompt_safety_threshold: float = Field(0.5, ge=0, le=1, description="a prompt scoring above this is refused")
+    safety_model: str | None = Field(None, description="image-classification model for every design")
+    safety_unsafe_labels: str = Field("nsfw", description="comma-separated labels of it that count as unsafe")
+    safety_threshold: float = Field(0.5, ge=0, le=1, description="a design scoring above this is refused")

@@ -15,6 +15,7 @@ class ErrorCode(StrEnum):
     MODEL_ERROR = "model_error"
     TIMEOUT = "timeout"
     STORAGE_UNAVAILABLE = "storage_unavailable"
+    CONTENT_REFUSED = "content_refused"
     INTERNAL = "internal"
 
 

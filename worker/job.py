@@ -25,6 +25,7 @@ from worker.model import LoadedModel, load_model
 from worker.outputs import ImageOutput, StoredOutput, store_outputs
 from worker.products import BUILTIN_MOCKUPS_DIR, MockupRequest, MockupTemplate, composite_mockups, load_templates
 from worker.progress import JobProgress, ProgressSink
+from worker.safety import ContentScreen
 from worker.schema import MAX_SEED, JobInput, parse_job_input
 from worker.storage import S3Target, Storage, storage_for
 from worker.styles import BUILTIN_STYLES_DIR, Style, load_styles
@@ -89,6 +90,7 @@ class DesignWorker:
     webhook_signer: Webhook | None = None
     default_webhook_target: OutboundURL | None = None
     finishing: FinishingModels = field(default_factory=FinishingModels)  # MATTE_MODEL, UPSCALER_MODEL
+    screen: ContentScreen = field(default_factory=ContentScreen)  # blocked terms, prompt and image classifiers
     startup_error: str | None = None
 
     @classmethod
@@ -107,6 +109,7 @@ class DesignWorker:
                 )
             storage = storage_for(s3_target, settings)
             styles = load_styles(BUILTIN_STYLES_DIR, settings.styles_dir)
+            screen = ContentScreen.from_settings(settings)  # before FLUX: a bad safety setting fails at once
             model = load_model(settings, styles)
             templates = load_templates(BUILTIN_MOCKUPS_DIR, settings.mockups_dir, device=model.device)
             faults = FaultPlan(settings.fault_injection)
@@ -116,7 +119,9 @@ class DesignWorker:
             return cls(settings, None, {}, storage_for(None, settings), startup_error=f"{type(exc).__name__}: {exc}")
         if settings.fault_injection:
             log.warning("FAULT_INJECTION is set (%s): jobs will fail on purpose", settings.fault_injection)
-        return cls(settings, model, styles, storage, templates, s3_target, faults, signer, default_target, finishing)
+        return cls(
+            settings, model, styles, storage, templates, s3_target, faults, signer, default_target, finishing, screen
+        )
 
     def fitness_check(self) -> None:
         """Registered with RunPod: a worker that could not load its model must not take jobs."""
@@ -147,6 +152,8 @@ class DesignWorker:
                 )
                 webhook = self._webhook_for(job, request)
                 storage = self._storage_for(job)
+                rendered = self.styles[request.style].render_prompt(request.prompt, request.transparent_background)
+                self.screen.check_prompt(request.prompt, rendered)
             if webhook is not None and self.settings.webhook_progress:
                 progress.add_sink(webhook.progress)
             with progress.stage("load_input"):
@@ -166,6 +173,7 @@ class DesignWorker:
                     designs, style, plan.seeds, request.transparent_background, request.print_size, self.finishing
                 )
                 designs = styled.images
+                self.screen.check_designs(designs)
             with progress.stage("mockups"):
                 mockup_requests = self._mockup_requests(request)
                 mockups = composite_mockups(designs, self.templates, mockup_requests)
