@@ -95,7 +95,7 @@ def test_a_slow_drip_image_server_cannot_hold_a_job_past_its_deadline(worker):
     finally:
         drip.stop()
     assert result["error_code"] == "timeout", result
-    assert elapsed < 3 + 2  # a few seconds at most past JOB_TIMEOUT_S; it answered one byte a second
+    assert elapsed < 3 + 5  # a few seconds at most past JOB_TIMEOUT_S, for a peer that would take 28 hours
     assert drip.connections == 1
 
 
@@ -115,14 +115,12 @@ def test_a_slow_webhook_receiver_is_cut_off_and_the_job_still_completes(worker):
     try:
         hooked = configured(worker, webhook_url=f"http://127.0.0.1:{drip.port}/hook", webhook_secret=SECRET,
                             webhook_timeout_s=1, webhook_max_attempts=2, webhook_max_seconds=30)  # fmt: skip
-        started = time.monotonic()
         result, _ = run_job(hooked, small_job(products=[]))
-        elapsed = time.monotonic() - started
     finally:
         drip.stop()
     assert "error" not in result and result["designs"]
     assert result["webhook"]["delivered"] is False and result["webhook"]["attempts"] == 2
-    assert elapsed < 10
+    assert result["timings_ms"]["webhook"] < 2 * 1000 + 3000  # two attempts cut at 1 s each, one backoff
 
 
 def test_a_slow_s3_peer_ends_the_job_at_its_deadline(worker, s3_server):
