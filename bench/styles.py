@@ -19,7 +19,7 @@ from bench.timing import add_common_arguments, machine_description, median_secon
 from devkit.backdrops import compose, flat
 from worker.matte import colour_matte
 from worker.styles import BUILTIN_STYLES_DIR, load_styles
-from worker.stylize import style_designs
+from worker.stylize import stylize
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'style':<12} {'worker ms':>10} {'reference ms':>13} {'speed-up':>9}")
     for name, style in styles.items():
         ours = median_seconds(
-            lambda s=style: style_designs(on_device, s, [0], True, None), args.repeats, device=args.device
+            lambda s=style: stylize(on_device, s, [0], True, None).images, args.repeats, device=args.device
         )
         steps = [(step.name, step.params) for step in style.filters]
         if not all(hasattr(reference_styles, step_name) for step_name, _ in steps):

@@ -35,13 +35,13 @@ from worker.outputs import ImageOutput, store_outputs
 from worker.products import BUILTIN_MOCKUPS_DIR, MockupRequest, composite_mockups, load_templates
 from worker.storage import Artifact, S3Storage, S3Target
 from worker.styles import BUILTIN_STYLES_DIR, load_styles
-from worker.stylize import style_designs
+from worker.stylize import stylize
 from worker.urls import Deadline
 
 
 def job_outputs() -> list[ImageOutput]:
     picture, _, _ = pet_on_plain_background(1024)
-    design = style_designs(picture, load_styles(BUILTIN_STYLES_DIR)["watercolor"], [0], True, None)
+    design = stylize(picture, load_styles(BUILTIN_STYLES_DIR)["watercolor"], [0], True, None).images
     templates = load_templates(BUILTIN_MOCKUPS_DIR, device=torch.device("cpu"))
     requests = [MockupRequest(name, t.default_color) for name, t in templates.items()]
     mockups = composite_mockups(design, templates, requests)

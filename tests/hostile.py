@@ -127,8 +127,8 @@ AMBIGUOUS_URLS: dict[str, str] = {
 }
 
 
-class SlowDripServer:
-    """An HTTP server on loopback that answers every request one byte a second, forever."""
+class LoopbackPeer:
+    """A TCP server on a free loopback port that hands each connection to ``handle`` in a thread of its own."""
 
     def __init__(self) -> None:
         self._socket = socket.socket()
@@ -146,9 +146,20 @@ class SlowDripServer:
             except OSError:
                 return
             self.connections += 1
-            threading.Thread(target=self._drip, args=(client,), daemon=True).start()
+            threading.Thread(target=self.handle, args=(client,), daemon=True).start()
 
-    def _drip(self, client) -> None:
+    def handle(self, client: socket.socket) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._socket.close()
+
+
+class SlowDripServer(LoopbackPeer):
+    """An HTTP server that answers every request one byte a second, forever."""
+
+    def handle(self, client: socket.socket) -> None:
         reply = b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 100000\r\n\r\n" + b"x" * 100000
         try:
             client.recv(65536)
@@ -161,36 +172,20 @@ class SlowDripServer:
         finally:
             client.close()
 
-    def stop(self) -> None:
-        self._stopped.set()
-        self._socket.close()
 
-
-class DelayingProxy:
-    """A TCP proxy on loopback that holds each new connection's first request for ``delay_s``, then relays
-    both ways: a slow S3 peer in front of a real one."""
+class DelayingProxy(LoopbackPeer):
+    """A TCP proxy that holds each new connection for ``delay_s``, then relays both ways: a slow S3 peer in
+    front of a real one."""
 
     def __init__(self, upstream_port: int, delay_s: float) -> None:
         self.upstream_port, self.delay_s = upstream_port, delay_s
-        self._socket = socket.socket()
-        self._socket.bind(("127.0.0.1", 0))
-        self._socket.listen()
-        self.port = self._socket.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
+        super().__init__()
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                client, _ = self._socket.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._relay, args=(client,), daemon=True).start()
-
-    def _relay(self, client) -> None:
+    def handle(self, client: socket.socket) -> None:
         upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
         time.sleep(self.delay_s)
 
-        def pipe(source, sink) -> None:
+        def pipe(source: socket.socket, sink: socket.socket) -> None:
             try:
                 while chunk := source.recv(65536):
                     sink.sendall(chunk)
@@ -204,31 +199,16 @@ class DelayingProxy:
         threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
         pipe(client, upstream)
 
-    def stop(self) -> None:
-        self._socket.close()
 
-
-class FixedReplyServer:
-    """An HTTP server on loopback that answers every request with the same raw bytes (headers a framework
-    would refuse to send, such as a malformed ``Location``)."""
+class FixedReplyServer(LoopbackPeer):
+    """An HTTP server that answers every request with the same raw bytes (headers a framework would refuse
+    to send, such as a malformed ``Location``)."""
 
     def __init__(self, reply: bytes) -> None:
         self.reply = reply
-        self._socket = socket.socket()
-        self._socket.bind(("127.0.0.1", 0))
-        self._socket.listen()
-        self.port = self._socket.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
+        super().__init__()
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                client, _ = self._socket.accept()
-            except OSError:
-                return
-            with client:
-                client.recv(65536)
-                client.sendall(self.reply)
-
-    def stop(self) -> None:
-        self._socket.close()
+    def handle(self, client: socket.socket) -> None:
+        with client:
+            client.recv(65536)
+            client.sendall(self.reply)

@@ -81,15 +81,3 @@ def stylize(
         if print_size is not None:
             styled = resize_long_edge(styled, print_size, models.upscaler)
         return StyledDesigns(styled, reports)
-
-
-def style_designs(
-    designs: torch.Tensor,
-    style: Style,
-    seeds: list[int],
-    transparent_background: bool,
-    print_size: int | None,
-    models: FinishingModels | None = None,
-) -> torch.Tensor:
-    """``stylize`` without the reports: the ``(B, 4, H', W')`` designs only."""
-    return stylize(designs, style, seeds, transparent_background, print_size, models).images
