@@ -193,7 +193,7 @@ def build_tshirt() -> bpy.types.Object:
         inside_neck = (np.abs(x) < half) & (y > top - (top - front) * np.sqrt(np.clip(1 - (x / half) ** 2, 0, 1)))
         return np.where(inside_neck, offset - 0.012, offset)  # the inside of the back shows through the neck
 
-    shirt = fabric("tshirt", (0.8, 0.8, 0.8), print_surface=True, height=studio.knit_height(0.0011))
+    shirt = fabric("tshirt", (0.8, 0.8, 0.8), print_surface=True, height=studio.knit_height(0.0009), bump_strength=0.3)
     body = garment(outline, 0.008, 0.0035, 0.0022, top_offset, (-0.15, 0.255, 0.30, 0.38), shirt)
     rib = fabric("collar", (0.8, 0.8, 0.8), print_surface=False, height=studio.rib_height(0.0016))
     back = np.stack([np.linspace(half, -half, 20), 0.347 + (0.362 - 0.347) * (np.linspace(-1, 1, 20) ** 2)], -1)
@@ -228,16 +228,28 @@ def build_hoodie() -> bpy.types.Object:
     pocket = np.array([(-0.13, -0.07), (0.13, -0.07), (0.205, -0.28), (-0.205, -0.28)])
 
     def top_offset(xy):
-        offset = inflation(xy, outline, 0.016, 0.06) + rolling(xy, 0.004, (0.25, 0.35, 0.45), seed=2)
+        offset = inflation(xy, outline, 0.018, 0.06) + rolling(xy, 0.007, (0.17, 0.25, 0.35, 0.45), seed=2)
         for start, end, height, width in [
-            ((0.24, 0.15), (0.08, 0.05), 0.005, 0.03),
-            ((-0.23, 0.14), (-0.06, 0.02), 0.004, 0.028),
-            ((0.18, -0.02), (-0.2, 0.06), 0.003, 0.04),
-            ((0.33, 0.17), (0.41, 0.0), 0.005, 0.018),  # sleeves bunch towards the cuffs
-            ((-0.32, 0.19), (-0.40, 0.03), 0.005, 0.018),
-            ((0.38, 0.2), (0.28, 0.16), 0.003, 0.012),
+            ((0.24, 0.15), (0.06, 0.03), 0.007, 0.028),  # drag lines from the armpits
+            ((-0.23, 0.14), (-0.05, 0.0), 0.006, 0.026),
+            ((0.18, -0.02), (-0.2, 0.06), 0.004, 0.035),
+            ((-0.22, -0.04), (-0.12, -0.2), 0.005, 0.02),  # the sides, where the body was smoothed out
+            ((0.25, -0.08), (0.19, -0.26), 0.005, 0.018),
+            ((0.38, 0.2), (0.28, 0.16), 0.004, 0.012),
         ]:
             offset += studio.ridge(xy, start, end, height, width)
+        for side in (1, -1):  # fleece sleeves bunch up towards the cuffs
+            axis_start, axis_end = np.array([0.27 * side, 0.25]), np.array([0.46 * side, -0.1])
+            along = (axis_end - axis_start) / np.linalg.norm(axis_end - axis_start)
+            across = np.array([-along[1], along[0]])
+            for t, height, slant, length in (
+                (0.5, 0.003, 0.5, 0.045),
+                (0.74, 0.004, -0.3, 0.035),
+                (0.88, 0.0045, 0.2, 0.05),
+            ):
+                centre = axis_start + (axis_end - axis_start) * t + across * 0.008 * side
+                tilt = across + along * slant * side
+                offset += studio.ridge(xy, centre - tilt * length, centre + tilt * length, height, 0.014)
         inside_hood = points_in_polygon(xy, hood_loop)
         offset = np.where(inside_hood, offset - 0.014, offset)  # the hood's lining, one layer down
         in_pocket = points_in_polygon(xy, pocket)
@@ -253,7 +265,7 @@ def build_hoodie() -> bpy.types.Object:
             offset += studio.groove(xy, seam, 0.0012, 0.0018)
         return offset
 
-    fleece = fabric("hoodie", (0.8, 0.8, 0.8), print_surface=True, height=studio.knit_height(0.0013, 0.5))
+    fleece = fabric("hoodie", (0.8, 0.8, 0.8), print_surface=True, height=studio.knit_height(0.001), bump_strength=0.3)
     body = garment(outline, 0.012, 0.005, 0.0025, top_offset, (-0.14, 0.21, 0.28, 0.22), fleece)
     rib = fabric("rib", (0.8, 0.8, 0.8), print_surface=False, height=studio.rib_height(0.0022))
     band = studio.smooth_outline([(-0.27, -0.3), (0.27, -0.3), (0.268, -0.37), (-0.268, -0.37)], 200, 2)
@@ -396,6 +408,8 @@ def build_mug() -> bpy.types.Object:
     studio.add_area_light("key", (-0.55, -0.45, 0.55), (0, 0, 0.05), 0.7, 140.0)
     studio.add_area_light("fill", (0.6, -0.5, 0.25), (0, 0, 0.05), 0.9, 35.0)
     studio.add_area_light("rim", (0.25, 0.45, 0.5), (0, 0, 0.05), 0.4, 40.0, shape="RECTANGLE")
+    # A strip box 60 degrees to the camera's left: its reflection runs down the mug's front, over the print.
+    studio.add_area_light("strip", (-0.42, -0.26, 0.07), (0, 0, 0.05), 0.06, 18.0, height=0.45)
     studio.add_camera((0.0, -0.6, 0.16), (0.012, 0.0, 0.046), 100.0)
     return mug
 

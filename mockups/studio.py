@@ -58,12 +58,24 @@ def add_camera(location: Sequence[float], target: Sequence[float], focal_mm: flo
 
 
 def add_area_light(
-    name: str, location: Sequence[float], target: Sequence[float], size: float, power: float, shape: str = "DISK"
+    name: str,
+    location: Sequence[float],
+    target: Sequence[float],
+    size: float,
+    power: float,
+    shape: str = "DISK",
+    height: float | None = None,
 ):
-    """A softbox: a large area light aimed at ``target``; its size sets how soft the shadows are."""
+    """A softbox: a large area light aimed at ``target``; its size sets how soft the shadows are.
+
+    With ``height``, a rectangular strip box ``size`` wide and ``height`` tall (the long reflections
+    along a glazed mug).
+    """
     data = bpy.data.lights.new(name, "AREA")
-    data.shape = shape
+    data.shape = "RECTANGLE" if height else shape
     data.size = size
+    if height:
+        data.size_y = height
     data.energy = power
     data.color = (1.0, 0.98, 0.96)
     light = bpy.data.objects.new(name, data)

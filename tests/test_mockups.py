@@ -127,10 +127,13 @@ def test_uv_pass_agrees_with_the_geometry(product):
 def test_markers_land_where_the_geometry_projects_them(product):
     spec = template_json(product)
     extent, offset = design_box(spec, (DESIGN, DESIGN))
+    highlight = TEMPLATES[product].highlight[0]
     targets = []
     for landmark in render_record(product)["landmarks"]:
         point = (np.array(landmark["uv"]) - offset) / extent
-        if ((point > 0.03) & (point < 0.97)).all():
+        x, y = (math.floor(c) for c in landmark["pixel"])
+        # Where the glaze mirrors a softbox the print is hidden, as in a photo: no marker to find there.
+        if ((point > 0.03) & (point < 0.97)).all() and highlight[y, x] < 0.3:
             targets.append((tuple(point), landmark_pixel(landmark)))
     assert len(targets) >= 5
     out = composite(discs([point for point, _ in targets]), product)[0]

@@ -150,6 +150,8 @@ class MockupTemplate:
     highlight: torch.Tensor  # (1, H, W) screen
     ink_keep: torch.Tensor  # (1, H, W) 1 - highlight: what screening leaves of the ink
     tint: torch.Tensor  # (1, H, W) where the product colour applies
+    dye: torch.Tensor  # (3, H, W) tint x (base - highlight): what a colour variant multiplies
+    gloss_over_base: torch.Tensor  # (3, H, W) highlight - base: how far a fully inked pixel moves from the photo
     print_grid: torch.Tensor  # (H, W, 2) print-area (u, v) per pixel; outside [0, 1] where nothing is printed
     print_size: tuple[float, float]  # the print area's width and height in photo pixels (its aspect matters)
     fill: Fill
@@ -167,11 +169,10 @@ class MockupTemplate:
         ``d`` by the colour, which changes the photo by ``(colour - 1) * (photo - h)``. A black mug keeps its
         white reflections.
         """
-        if color is None or not self.colors:
+        if color is None or not self.colors or parse_color(self.colors[color]) == (1.0, 1.0, 1.0):
             return self.base
         rgb = torch.tensor(parse_color(self.colors[color]), dtype=self.base.dtype, device=self.base.device)
-        diffuse = (self.base - self.highlight).clamp_(min=0)
-        return torch.addcmul(self.base, self.tint * (rgb.view(3, 1, 1) - 1), diffuse)
+        return torch.addcmul(self.base, self.dye, rgb.view(3, 1, 1) - 1)
 
 
 # --- loading ------------------------------------------------------------------------------------------
@@ -324,15 +325,19 @@ def load_template(folder: Path, device: torch.device) -> MockupTemplate:
     on_print_area = ((grid >= 0) & (grid <= 1)).all(-1, keepdim=True)
     grid = torch.where(on_print_area, grid, torch.full_like(grid, OUTSIDE))  # samples nothing, however it is fitted
     highlight = optional_map(spec.assets.highlight, 0.0)
+    base = read_map(folder / spec.assets.base, size, "RGB")
+    tint = optional_map(spec.assets.tint, 0.0)
     return MockupTemplate(
         name=folder.name,
         display_name=spec.display_name,
-        base=read_map(folder / spec.assets.base, size, "RGB").to(device),
+        base=base.to(device),
         mask=mask.to(device),
         ink_gain=(mask * optional_map(spec.assets.shading, 1.0)).to(device),
         highlight=highlight.to(device),
         ink_keep=(1 - highlight).to(device),
-        tint=optional_map(spec.assets.tint, 0.0).to(device),
+        tint=tint.to(device),
+        dye=(tint * (base - highlight).clamp(min=0)).to(device),
+        gloss_over_base=(highlight - base).to(device),
         print_grid=grid.to(device),
         print_size=print_size,
         fill=spec.fill,
@@ -418,8 +423,9 @@ def composite_mockup(premultiplied: torch.Tensor, template: MockupTemplate, colo
     alpha = placed[:, 3:].mul_(template.mask)
     ink = placed[:, :3].mul_(template.ink_gain)  # premultiplied colour, masked and shaded
     base = template.tinted_base(color)
+    gloss_over_base = template.gloss_over_base if base is template.base else template.highlight - base
     # base*(1-a) + screen(ink, highlight)*a, premultiplied: base + a*(highlight - base) + ink*(1 - highlight).
-    composite = torch.addcmul(base, alpha, template.highlight - base)
+    composite = torch.addcmul(base, alpha, gloss_over_base)
     return composite.addcmul_(ink, template.ink_keep).clamp_(0, 1)
 
 
