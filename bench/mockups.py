@@ -3,9 +3,10 @@
     python -m bench.mockups [--repeats 5]
 
 The worker composites on CUDA when present, else the CPU (compositing only; encoding is timed on its
-own). The Pillow reference does what one would write by hand: Image.transform with PERSPECTIVE onto each
-print quad (the mug's curved wrap and the fabric's displacement approximated by that quad, so it does
-less work than the worker), then ImageChops.multiply for shading and screen for highlights.
+own), sampling the design through each built-in template's rendered UV pass. The Pillow reference does
+what one would write by hand: Image.transform with PERSPECTIVE onto each print area's bounding box (a
+flat stand-in for the UV map, so it does less work than the worker), then ImageChops.multiply for
+shading and screen for highlights.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -34,8 +36,12 @@ def perspective_coefficients(output_quad: list, input_size: tuple[int, int]) -> 
     return list(np.linalg.solve(np.array(rows, float), np.array(rhs, float)))
 
 
-def print_quad(spec: dict) -> list:
+def print_quad(spec: dict, folder: Path) -> list:
     p = spec["placement"]
+    if p["kind"] == "uv":
+        with Image.open(folder / spec["assets"]["mask"]) as mask:
+            left, top, right, bottom = mask.getbbox()
+        return [[left, top], [right, top], [right, bottom], [left, bottom]]
     if p["kind"] != "cylinder":
         return p["corners"]
     half = math.radians(min(p["arc_degrees"], 180) / 2)
@@ -62,7 +68,7 @@ class PillowMockups:
                     load(assets["mask"], 0),
                     load(assets.get("shading"), 255),
                     load(assets.get("highlight"), 0),
-                    print_quad(spec),
+                    print_quad(spec, folder.parent),
                 )
             )
 
@@ -98,7 +104,11 @@ def main(argv: list[str] | None = None) -> None:
         for fmt in ("webp", "jpeg", "png")
     }
 
-    print(f"six mockups from one {args.size}x{args.size} design, compositing only, median of {args.repeats}")
+    sizes = sorted({f"{t.size[0]}x{t.size[1]}" for t in templates.values()})
+    print(
+        f"six mockups ({', '.join(sizes)}) from one {args.size}x{args.size} design, compositing only, "
+        f"median of {args.repeats}"
+    )
     print(f"worker on {args.device}: {machine_description(args.device)}")
     print(f"worker compositing:  {ours * 1000:8.1f} ms")
     print(f"Pillow compositing:  {theirs * 1000:8.1f} ms  ({theirs / ours:.1f}x the worker's time)")

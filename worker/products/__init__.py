@@ -1,11 +1,12 @@
 """Product templates and mockups: the design composited onto product photos, in torch on the model's device.
 
 A template (``mockups/<product>/template.json`` plus images, see ``mockups/README.md``) is validated and
-loaded to the device once, at cold start, where its placement becomes a sampling grid: for every pixel
-of the product photo, the point of the print area (u, v in [0, 1]) it shows. Per job, the design is fitted
-into the print area with its aspect ratio kept, sampled through that grid (kornia's remap), masked,
-multiplied by the shading map and screened with the highlights. Products of the same photo size are
-composited as one batch.
+loaded to the device once, at cold start, where its placement becomes a print grid: for every pixel of
+the product photo, the point of the print area (u, v in [0, 1]) it shows. The built-in templates are
+renders whose UV pass is that grid (``uv`` placement); templates made by hand from a photo describe it by
+a quad, a fabric displacement or a cylinder. Per job, the design is fitted to the print area (``contain``
+or ``cover``, as the template says), sampled through the grid, masked, multiplied by the shading map and
+screened with the highlights; each product is composited for all of the job's designs as one batch.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from worker.filters import parse_color
 
 BUILTIN_MOCKUPS_DIR = Path(__file__).resolve().parents[2] / "mockups"
 MIN_LONG_EDGE = 1600
+OUTSIDE = -1e4  # the print grid off the print area: outside the design however it is fitted
 Point = tuple[float, float]
 
 
@@ -65,6 +67,38 @@ class CylinderPlacement(BaseModel):
     ellipse: float = Field(0.0, ge=0)
 
 
+class UVPlacement(BaseModel):
+    """A rendered print grid: 16-bit greyscale maps of the print area's u and v for every photo pixel.
+
+    ``print_size_mm`` is the print area's size on the product: its aspect ratio is what the design is
+    fitted to.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["uv"]
+    u: str
+    v: str
+    print_size_mm: tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]]
+
+
+class Fill(BaseModel):
+    """How a design fills the print area, as print shops do.
+
+    ``contain``: all of the design, as large as fits, placed at ``align`` (fractions of the spare room:
+    (0.5, 0) is top centre). ``cover``: the print area edge to edge, cropping what does not fit; the crop
+    keeps ``focus`` (a design point, or ``"subject"``: the centre of the design's opaque part, the pet
+    rather than its background) as close to the centre as the design allows.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    mode: Literal["contain", "cover"] = "contain"
+    align: tuple[Annotated[float, Field(ge=0, le=1)], Annotated[float, Field(ge=0, le=1)]] = (0.5, 0.5)
+    focus: Literal["subject"] | tuple[Annotated[float, Field(ge=0, le=1)], Annotated[float, Field(ge=0, le=1)]] = (
+        0.5,
+        0.5,
+    )
+
+
 class TemplateAssets(BaseModel):
     model_config = ConfigDict(extra="forbid")
     base: str
@@ -81,7 +115,8 @@ class TemplateSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     display_name: str
     assets: TemplateAssets
-    placement: Annotated[QuadPlacement | FabricPlacement | CylinderPlacement, Field(discriminator="kind")]
+    placement: Annotated[QuadPlacement | FabricPlacement | CylinderPlacement | UVPlacement, Field(discriminator="kind")]
+    fill: Fill = Field(default_factory=Fill)
     colors: dict[str, str] = Field(default_factory=dict)
     default_color: str | None = None
 
@@ -115,8 +150,11 @@ class MockupTemplate:
     highlight: torch.Tensor  # (1, H, W) screen
     ink_keep: torch.Tensor  # (1, H, W) 1 - highlight: what screening leaves of the ink
     tint: torch.Tensor  # (1, H, W) where the product colour applies
+    dye: torch.Tensor  # (3, H, W) tint x (base - highlight): what a colour variant multiplies
+    gloss_over_base: torch.Tensor  # (3, H, W) highlight - base: how far a fully inked pixel moves from the photo
     print_grid: torch.Tensor  # (H, W, 2) print-area (u, v) per pixel; outside [0, 1] where nothing is printed
-    print_size: tuple[float, float]  # the print area's width and height in photo pixels
+    print_size: tuple[float, float]  # the print area's width and height in photo pixels (its aspect matters)
+    fill: Fill
     colors: dict[str, str]
     default_color: str | None
 
@@ -125,13 +163,26 @@ class MockupTemplate:
         return self.base.shape[-1], self.base.shape[-2]
 
     def tinted_base(self, color: str | None) -> torch.Tensor:
-        if color is None or not self.colors:
+        """The photo in a colour variant: the dyed material's diffuse light times the colour, gloss kept.
+
+        The photo is the diffuse light screened with the highlights, ``d + h - d*h``; dyeing multiplies
+        ``d`` by the colour, which changes the photo by ``(colour - 1) * (photo - h)``. A black mug keeps its
+        white reflections.
+        """
+        if color is None or not self.colors or parse_color(self.colors[color]) == (1.0, 1.0, 1.0):
             return self.base
         rgb = torch.tensor(parse_color(self.colors[color]), dtype=self.base.dtype, device=self.base.device)
-        return self.base * (1 + self.tint * (rgb.view(3, 1, 1) - 1))
+        return torch.addcmul(self.base, self.dye, rgb.view(3, 1, 1) - 1)
 
 
 # --- loading ------------------------------------------------------------------------------------------
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    if not path.is_file():
+        raise TemplateError(f"missing asset {path.name}")
+    with Image.open(path) as image:
+        return image.size
 
 
 def read_map(path: Path, size: tuple[int, int], mode: str) -> torch.Tensor:
@@ -182,8 +233,44 @@ def cylinder_print_grid(p: CylinderPlacement, xs: torch.Tensor, ys: torch.Tensor
     return torch.where(visible.unsqueeze(-1), grid, torch.full_like(grid, -1.0))
 
 
+def read_uv_map(path: Path, size: tuple[int, int]) -> torch.Tensor:
+    """A 16-bit greyscale UV map as ``(H, W)`` float in [0, 1], at exactly the base photo's size.
+
+    Never resized or read at 8 bits: either would move the design at the print area's edges.
+    """
+    if not path.is_file():
+        raise TemplateError(f"missing asset {path.name}")
+    with Image.open(path) as image:
+        if image.mode not in ("I;16", "I;16B", "I"):
+            raise TemplateError(f"{path.name} must be a 16-bit greyscale PNG, not mode {image.mode}")
+        if image.size != size:
+            raise TemplateError(
+                f"{path.name} is {image.size[0]}x{image.size[1]}; the base photo is {size[0]}x{size[1]}"
+            )
+        array = np.asarray(image, dtype=np.float32) / 65535
+    return torch.from_numpy(array)
+
+
+def uv_print_grid(folder: Path, placement: UVPlacement, mask: torch.Tensor) -> torch.Tensor:
+    """The rendered UV pass as the print grid; off the print area wherever the mask is 0."""
+    size = mask.shape[-1], mask.shape[-2]
+    grid = torch.stack([read_uv_map(folder / placement.u, size), read_uv_map(folder / placement.v, size)], dim=-1)
+    return torch.where((mask[0] > 0).unsqueeze(-1), grid, torch.full_like(grid, OUTSIDE))
+
+
+def uv_print_size(placement: UVPlacement, mask: torch.Tensor) -> tuple[float, float]:
+    """The print area's size in photo pixels, from its rendered area and its aspect ratio on the product."""
+    width_mm, height_mm = placement.print_size_mm
+    area = float(mask.sum())
+    if area < 1:
+        raise TemplateError("the mask has no print area")
+    return math.sqrt(area * width_mm / height_mm), math.sqrt(area * height_mm / width_mm)
+
+
 def check_geometry(spec: TemplateSpec, width: int, height: int) -> None:
     p = spec.placement
+    if isinstance(p, UVPlacement):
+        return
     if isinstance(p, CylinderPlacement):
         points = [(p.axis_x - p.radius, p.top), (p.axis_x + p.radius, p.bottom + p.ellipse)]
         if p.bottom <= p.top:
@@ -201,49 +288,59 @@ def check_geometry(spec: TemplateSpec, width: int, height: int) -> None:
             raise TemplateError("the placement quad has no area")
 
 
+def print_grid_and_size(
+    folder: Path, spec: TemplateSpec, size: tuple[int, int], mask: torch.Tensor
+) -> tuple[torch.Tensor, tuple[float, float]]:
+    placement = spec.placement
+    if isinstance(placement, UVPlacement):
+        return uv_print_grid(folder, placement, mask), uv_print_size(placement, mask)
+    xs, ys = pixel_centres(*size, torch.device("cpu"))
+    if isinstance(placement, CylinderPlacement):
+        print_size = (placement.radius * math.radians(placement.arc_degrees), placement.bottom - placement.top)
+        return cylinder_print_grid(placement, xs, ys), print_size
+    if isinstance(placement, FabricPlacement):
+        shift = (read_map(folder / spec.assets.displacement, size, "RGB")[:2] - 0.5) * 2 * placement.displacement_px
+        xs, ys = xs + shift[0], ys + shift[1]
+    return quad_print_grid(placement.corners, xs, ys), quad_print_size(placement.corners)
+
+
 def load_template(folder: Path, device: torch.device) -> MockupTemplate:
     try:
         spec = TemplateSpec.model_validate(json.loads((folder / "template.json").read_text(encoding="utf-8")))
     except (OSError, json.JSONDecodeError, ValidationError, ValueError) as exc:
         raise TemplateError(str(exc)) from None
-    base_path = folder / spec.assets.base
-    if not base_path.is_file():
-        raise TemplateError(f"missing asset {spec.assets.base}")
-    with Image.open(base_path) as photo:
-        size = photo.size
+    size = image_size(folder / spec.assets.base)
     width, height = size
     if max(size) < MIN_LONG_EDGE:
         raise TemplateError(f"base photo is {width}x{height}; its long edge must be at least {MIN_LONG_EDGE}")
     check_geometry(spec, width, height)
+    if isinstance(spec.placement, UVPlacement) and image_size(folder / spec.assets.mask) != size:
+        raise TemplateError(f"with a uv placement the mask must be {width}x{height}, the base photo's size")
 
     def optional_map(name: str | None, default: float) -> torch.Tensor:
         return torch.full((1, height, width), default) if name is None else read_map(folder / name, size, "L")
 
-    xs, ys = pixel_centres(width, height, torch.device("cpu"))
-    placement = spec.placement
-    if isinstance(placement, CylinderPlacement):
-        grid = cylinder_print_grid(placement, xs, ys)
-        print_size = (placement.radius * math.radians(placement.arc_degrees), placement.bottom - placement.top)
-    else:
-        if isinstance(placement, FabricPlacement):
-            shift = (read_map(folder / spec.assets.displacement, size, "RGB")[:2] - 0.5) * 2 * placement.displacement_px
-            xs, ys = xs + shift[0], ys + shift[1]
-        grid = quad_print_grid(placement.corners, xs, ys)
-        print_size = quad_print_size(placement.corners)
-
     mask = read_map(folder / spec.assets.mask, size, "L")
+    grid, print_size = print_grid_and_size(folder, spec, size, mask)
+    on_print_area = ((grid >= 0) & (grid <= 1)).all(-1, keepdim=True)
+    grid = torch.where(on_print_area, grid, torch.full_like(grid, OUTSIDE))  # samples nothing, however it is fitted
     highlight = optional_map(spec.assets.highlight, 0.0)
+    base = read_map(folder / spec.assets.base, size, "RGB")
+    tint = optional_map(spec.assets.tint, 0.0)
     return MockupTemplate(
         name=folder.name,
         display_name=spec.display_name,
-        base=read_map(folder / spec.assets.base, size, "RGB").to(device),
+        base=base.to(device),
         mask=mask.to(device),
         ink_gain=(mask * optional_map(spec.assets.shading, 1.0)).to(device),
         highlight=highlight.to(device),
         ink_keep=(1 - highlight).to(device),
-        tint=optional_map(spec.assets.tint, 0.0).to(device),
+        tint=tint.to(device),
+        dye=(tint * (base - highlight).clamp(min=0)).to(device),
+        gloss_over_base=(highlight - base).to(device),
         print_grid=grid.to(device),
         print_size=print_size,
+        fill=spec.fill,
         colors=spec.colors,
         default_color=spec.default_color,
     )
@@ -263,30 +360,55 @@ def load_templates(*folders: Path | None, device: torch.device) -> dict[str, Moc
 # --- compositing --------------------------------------------------------------------------------------
 
 
-def fit_design(design: torch.Tensor, template: MockupTemplate) -> tuple[torch.Tensor, torch.Tensor]:
-    """The design resized to the area it will cover, and the grid mapping photo pixels onto it.
+def subject_centre(premultiplied: torch.Tensor) -> torch.Tensor:
+    """``(B, 2)``: each design's opaque part's centre of mass, as a fraction of its width and height."""
+    alpha = premultiplied[:, 3]
+    height, width = alpha.shape[-2:]
+    ys = (torch.arange(height, device=alpha.device, dtype=alpha.dtype) + 0.5) / height
+    xs = (torch.arange(width, device=alpha.device, dtype=alpha.dtype) + 0.5) / width
+    total = alpha.sum((1, 2))
+    centre = (
+        torch.stack([(alpha.sum(1) * xs).sum(1), (alpha.sum(2) * ys).sum(1)], dim=-1) / total.clamp(min=1e-6)[:, None]
+    )
+    return torch.where((total > 0)[:, None], centre, torch.full_like(centre, 0.5))
 
-    The design keeps its aspect ratio and is centred in the print area; resizing first (with
-    anti-aliasing) keeps the bilinear sampling from aliasing when a large design covers a small area.
+
+def fit_design(premultiplied: torch.Tensor, template: MockupTemplate) -> tuple[torch.Tensor, torch.Tensor]:
+    """The design resized to the area it will cover, and each design's grid onto it: ``(B, H, W, 2)``.
+
+    In print-area units the design spans ``extent`` (1 along the axis it fills; below 1 across the other
+    for ``contain``, above 1 for ``cover``) from ``offset``. Resizing a large design first (with
+    anti-aliasing) keeps the bilinear sampling from aliasing where it covers few photo pixels.
     """
-    height, width = design.shape[-2:]
+    fill = template.fill
+    height, width = premultiplied.shape[-2:]
     print_w, print_h = template.print_size
-    scale = min(print_w / width, print_h / height)
+    pick = max if fill.mode == "cover" else min
+    scale = pick(print_w / width, print_h / height)  # photo pixels per design pixel
+    device = premultiplied.device
+    extent = torch.tensor([width * scale / print_w, height * scale / print_h], device=device)
+    if fill.mode == "contain":
+        offset = (torch.tensor(fill.align, device=device) * (1 - extent)).expand(premultiplied.shape[0], 2)
+    else:
+        focus = subject_centre(premultiplied) if fill.focus == "subject" else torch.tensor([fill.focus], device=device)
+        offset = (0.5 - focus * extent).clamp(min=1 - extent, max=torch.zeros_like(extent))
     target = (max(2, round(height * scale)), max(2, round(width * scale)))
-    resized = F.interpolate(design, size=target, mode="bilinear", antialias=scale < 1, align_corners=False)
-    # print (u, v) -> design coordinates in grid_sample's [-1, 1]: one multiply-add per pixel.
-    stretch = torch.tensor([print_w / (width * scale), print_h / (height * scale)], device=design.device) * 2
-    grid = torch.addcmul(-stretch / 2, template.print_grid, stretch)
-    return resized, grid
+    if target[0] < height:
+        premultiplied = F.interpolate(premultiplied, size=target, mode="bilinear", antialias=True, align_corners=False)
+    # print (u, v) -> design coordinates in grid_sample's [-1, 1]: one multiply-add per pixel and design.
+    stretch = 2 / extent
+    shift = -offset * stretch - 1
+    grid = torch.addcmul(shift.view(-1, 1, 1, 2), template.print_grid.unsqueeze(0), stretch.view(1, 1, 1, 2))
+    return premultiplied, grid
 
 
 def place_design(premultiplied: torch.Tensor, template: MockupTemplate) -> torch.Tensor:
     """``(B, 4, h, w)`` premultiplied design -> ``(B, 4, H, W)`` in the photo's frame (zero outside)."""
     resized, grid = fit_design(premultiplied, template)
-    batch = premultiplied.shape[0]
-    return F.grid_sample(
-        resized, grid.unsqueeze(0).expand(batch, -1, -1, -1), mode="bilinear", padding_mode="zeros", align_corners=False
-    )
+    grid = grid.expand(premultiplied.shape[0], -1, -1, -1)
+    # align_corners: the design's outermost pixel centres sit on its edges, so a cover fill stays opaque right
+    # up to the print area's edge; beyond the design's edge, the zero padding fades it out within a pixel.
+    return F.grid_sample(resized, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
 
 
 @dataclass(frozen=True)
@@ -301,8 +423,9 @@ def composite_mockup(premultiplied: torch.Tensor, template: MockupTemplate, colo
     alpha = placed[:, 3:].mul_(template.mask)
     ink = placed[:, :3].mul_(template.ink_gain)  # premultiplied colour, masked and shaded
     base = template.tinted_base(color)
+    gloss_over_base = template.gloss_over_base if base is template.base else template.highlight - base
     # base*(1-a) + screen(ink, highlight)*a, premultiplied: base + a*(highlight - base) + ink*(1 - highlight).
-    composite = torch.addcmul(base, alpha, template.highlight - base)
+    composite = torch.addcmul(base, alpha, gloss_over_base)
     return composite.addcmul_(ink, template.ink_keep).clamp_(0, 1)
 
 
