@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -394,7 +395,8 @@ def test_job_returns_each_mockup_in_the_asked_format(worker, fmt, pil_format):
     assert [(m["product"], m["color"]) for m in result["mockups"]] == [("mug", "white"), ("tshirt", "black")]
     for mockup in result["mockups"]:
         path = Path(mockup["url"].removeprefix("file://"))
-        assert path.name == f"{mockup['product']}-0.{fmt}"
+        extension = {"jpeg": "jpg"}.get(fmt, fmt)
+        assert re.fullmatch(rf"{mockup['product']}-0-[0-9a-f]{{12}}\.{extension}", path.name), path.name
         with Image.open(path) as image:
             assert image.format == pil_format
             assert image.size == (mockup["width"], mockup["height"]) == (2048, 2048)
