@@ -92,13 +92,16 @@ def pairs(lines: str, option: str) -> dict[str, str]:
     return result
 
 
-def model_license(model_id: str, accepted: bool) -> str:
+MODEL_SETTINGS = ("MODEL_ID", "KONTEXT_MODEL_ID", "REDUX_MODEL_ID")  # every model whose outputs are sold
+
+
+def model_license(model_id: str, accepted: bool, setting: str = "MODEL_ID") -> str:
     """The licence the template records; anything but schnell needs --accept-model-license."""
     if "schnell" in model_id.lower():
         return SCHNELL_LICENSE
     if not accepted:
         raise DeployError(
-            f"MODEL_ID {model_id} is not FLUX.1 [schnell]. FLUX.1 [dev] and FLUX.1 Kontext [dev] are under the "
+            f"{setting} {model_id} is not FLUX.1 [schnell]. FLUX.1 [dev], Kontext [dev] and Redux [dev] are under the "
             "FLUX.1 [dev] Non-Commercial License: their outputs may not be sold without a commercial licence "
             "from Black Forest Labs. Pass --accept-model-license if you hold one, or the use is non-commercial."
         )
@@ -162,7 +165,10 @@ def deployment(environ: dict[str, str]) -> Deployment:
         env["COMPILE_CACHE_DIR"] = VOLUME_COMPILE_CACHE_DIR
     env |= user_env
     env |= {key: "{{ RUNPOD_SECRET_" + name + " }}" for key, name in secrets.items()}
-    env["MODEL_LICENSE"] = model_license(model_id, environ.get("ACCEPT_MODEL_LICENSE") == "1")
+    accepted = environ.get("ACCEPT_MODEL_LICENSE") == "1"
+    models = {"MODEL_ID": model_id, **{key: user_env[key] for key in MODEL_SETTINGS[1:] if user_env.get(key)}}
+    licenses = {model_license(value, accepted, key) for key, value in models.items()}
+    env["MODEL_LICENSE"] = DEV_LICENSE if DEV_LICENSE in licenses else SCHNELL_LICENSE
     timeout_ms, timeout_reason = endpoint_timeout(env, environ.get("EXECUTION_TIMEOUT_MS", ""))
 
     return Deployment(

@@ -6,6 +6,7 @@ local runs exercise exactly the loading code the real model goes through; only t
     python -m models.tiny OUT_DIR            # dev-like (guidance-distilled, guidance_embeds=True)
     python -m models.tiny OUT_DIR --schnell  # schnell-like (timestep-distilled, no guidance embedding)
     python -m models.tiny OUT_DIR --kontext  # a Kontext-like model (FluxKontextPipeline in model_index)
+    python -m models.tiny OUT_DIR --redux    # a Redux image encoder for the tiny model (REDUX_MODEL_ID)
 
 Shape constraints mirrored from the real model: transformer ``in_channels == 4 * latent_channels``
 (16 latent channels, packed 2x2), ``joint_attention_dim == T5 d_model``, ``pooled_projection_dim ==
@@ -138,15 +139,38 @@ def save_tiny_flux(out_dir: str | Path, schnell: bool = False, kontext: bool = F
     return out
 
 
+def save_tiny_redux(out_dir: str | Path, seed: int = 0) -> Path:
+    """A tiny FLUX.1-Redux (SigLIP image encoder and Redux embedder, random weights) whose image tokens fit the
+    tiny FLUX's T5 width, saved as a ``FluxPriorReduxPipeline`` folder; its text encoders come from MODEL_ID."""
+    from diffusers import FluxPriorReduxPipeline
+    from diffusers.pipelines.flux.modeling_flux import ReduxImageEncoder
+    from transformers import SiglipVisionConfig, SiglipVisionModel
+    from transformers.models.siglip.image_processing_pil_siglip import SiglipImageProcessorPil
+
+    torch.manual_seed(seed)
+    encoder = SiglipVisionModel(SiglipVisionConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                                   num_attention_heads=2, image_size=32, patch_size=8))  # fmt: skip
+    processor = SiglipImageProcessorPil(size={"height": 32, "width": 32})
+    redux = FluxPriorReduxPipeline(image_encoder=encoder, feature_extractor=processor,
+                                   image_embedder=ReduxImageEncoder(redux_dim=16, txt_in_features=TEXT_DIM))  # fmt: skip
+    out = Path(out_dir)
+    redux.save_pretrained(out)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out_dir", help="folder to write the pipeline to")
     family = parser.add_mutually_exclusive_group()
     family.add_argument("--schnell", action="store_true", help="schnell-like: no guidance embedding")
     family.add_argument("--kontext", action="store_true", help="Kontext-like: FluxKontextPipeline model_index")
+    family.add_argument("--redux", action="store_true", help="a Redux image encoder (FluxPriorReduxPipeline)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    out = save_tiny_flux(args.out_dir, schnell=args.schnell, kontext=args.kontext)
+    if args.redux:
+        out = save_tiny_redux(args.out_dir)
+    else:
+        out = save_tiny_flux(args.out_dir, schnell=args.schnell, kontext=args.kontext)
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     print(f"tiny FLUX.1 written to {out} ({size / 1e6:.2f} MB, {time.perf_counter() - started:.1f} s)")
     return 0

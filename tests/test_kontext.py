@@ -96,3 +96,40 @@ def test_no_built_in_style_redraws_a_photo_from_pure_noise(worker):
         pipe.scheduler.set_timesteps(worker.model.defaults.steps)
         _, steps_run = pipe.get_timesteps(worker.model.defaults.steps, style.strength, "cpu")
         assert steps_run < worker.model.defaults.steps, style.name
+
+
+# --- Redux: the photo as prompt embeddings, where no Kontext is loaded -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def with_redux(tiny_model, tmp_path_factory):
+    from models.tiny import save_tiny_redux
+
+    redux = save_tiny_redux(tmp_path_factory.mktemp("models") / "tiny-redux")
+    worker = DesignWorker.cold_start(Settings(model_id=str(tiny_model), redux_model_id=str(redux),
+                                              output_dir=tmp_path_factory.mktemp("redux-out")))  # fmt: skip
+    assert worker.startup_error is None, worker.startup_error
+    return worker
+
+
+def test_redux_shares_the_text_encoders_and_conditions_photo_jobs_on_the_photo(with_redux, worker):
+    for name in ("text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2"):
+        assert getattr(with_redux.model.redux, name) is getattr(with_redux.model.text_to_image, name)
+    red = png_data_uri(Image.new("RGB", (256, 256), (220, 40, 40)))
+    conditioned, _ = run_job(with_redux, small_job(design_id="redux", image=red, steps=4, transparent_background=False))
+    plain, _ = run_job(worker, small_job(design_id="no-redux", image=red, steps=4, transparent_background=False))
+    assert [d["pipeline"] for d in conditioned["designs"]] == ["redux"], conditioned
+    assert [d["pipeline"] for d in plain["designs"]] == ["image_to_image"]
+    read = [Image.open(r["designs"][0]["url"].removeprefix("file://")).tobytes() for r in (conditioned, plain)]
+    assert read[0] != read[1]  # the photo's image tokens changed the design
+    text_only, _ = run_job(with_redux, small_job(design_id="redux-text", steps=2))
+    assert [d["pipeline"] for d in text_only["designs"]] == ["text_to_image"]
+    assert conditioned["model"]["redux_id"] == with_redux.settings.redux_model_id
+
+
+def test_a_redux_model_id_that_is_no_redux_model_stops_the_worker(tiny_model, tmp_path):
+    unfit = DesignWorker.cold_start(
+        Settings(model_id=str(tiny_model), redux_model_id=str(tiny_model), output_dir=tmp_path)
+    )
+    with pytest.raises(RuntimeError, match=r"is not a FLUX\.1-Redux model"):
+        unfit.fitness_check()

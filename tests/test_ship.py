@@ -285,6 +285,16 @@ def test_a_model_that_is_not_schnell_needs_its_licence_accepted(model_id):
     assert template["env"]["MODEL_LICENSE"] == deploy_bodies.DEV_LICENSE
 
 
+@pytest.mark.parametrize("setting", ["KONTEXT_MODEL_ID", "REDUX_MODEL_ID"])
+def test_a_dev_model_beside_schnell_needs_its_licence_accepted_too(setting):
+    env = f"{setting}=black-forest-labs/FLUX.1-{'Kontext' if 'KONTEXT' in setting else 'Redux'}-dev"
+    refused = deploy("--dry-run", "--image", IMAGE, "--env", env)
+    assert refused.returncode == 2 and setting in refused.stderr and "--accept-model-license" in refused.stderr
+    accepted = deploy("--dry-run", "--image", IMAGE, "--env", env, "--accept-model-license")
+    assert accepted.returncode == 0, accepted.stderr
+    assert api_requests(accepted.stderr)[1][2]["env"]["MODEL_LICENSE"] == deploy_bodies.DEV_LICENSE
+
+
 def test_schnell_is_recorded_as_apache_2():
     assert dry_run_bodies()["template-create"]["env"]["MODEL_LICENSE"].startswith("Apache-2.0")
 

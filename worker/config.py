@@ -24,6 +24,10 @@ class Settings(BaseSettings):
         None, description="a FLUX.1-Kontext repo id or folder loaded beside MODEL_ID for photo jobs"
     )
     kontext_model_revision: str | None = Field(None, description="branch, tag or commit of KONTEXT_MODEL_ID")
+    redux_model_id: str | None = Field(
+        None, description="a FLUX.1-Redux repo id or folder: photo jobs without Kontext are conditioned on the photo"
+    )
+    redux_model_revision: str | None = Field(None, description="branch, tag or commit of REDUX_MODEL_ID")
     hf_hub_offline: bool = Field(False, description="load from the local cache only, as huggingface_hub does")
     device: str = Field("auto", description="auto (CUDA when present, else CPU), cuda, cuda:N or cpu")
     dtype: str = Field("auto", description="auto (bfloat16 on CUDA, float32 on CPU), bfloat16, float16, float32")

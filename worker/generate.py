@@ -1,4 +1,5 @@
-"""Generate the designs with FLUX.1: text-to-image, image-to-image, or Kontext editing of the photo."""
+"""Generate the designs with FLUX.1: text-to-image, image-to-image (optionally conditioned on the photo through
+Redux), or Kontext editing of the photo."""
 
 from __future__ import annotations
 
@@ -49,6 +50,11 @@ def generate_designs(model: LoadedModel, plan: GenerationPlan, on_step: StepCall
     }
     if plan.pipeline == "kontext":
         pipe, args = model.kontext, {"image": plan.photo, "prompt": plan.kontext_instruction, "_auto_resize": False}
+    elif plan.pipeline == "redux":
+        with torch.inference_mode():
+            embeds = model.redux(image=plan.photo, prompt=plan.prompt)
+        pipe, args = model.image_to_image, {"image": plan.photo, "prompt_embeds": embeds.prompt_embeds,
+                                            "pooled_prompt_embeds": embeds.pooled_prompt_embeds, "strength": plan.strength}  # fmt: skip
     elif plan.pipeline == "image_to_image":
         pipe, args = model.image_to_image, {"image": plan.photo, "prompt": plan.prompt, "strength": plan.strength}
     else:

@@ -21,6 +21,7 @@ from diffusers import (
     FluxImg2ImgPipeline,
     FluxKontextPipeline,
     FluxPipeline,
+    FluxPriorReduxPipeline,
     FluxTransformer2DModel,
 )
 
@@ -65,6 +66,8 @@ class LoadedModel:
     dtype: torch.dtype
     speed_settings: list[str]
     kontext_model_id: str | None = None  # a Kontext transformer loaded beside MODEL_ID
+    redux: FluxPriorReduxPipeline | None = None  # REDUX_MODEL_ID: the photo as prompt embeddings
+    redux_model_id: str | None = None
     adapters: StyleAdapters | None = None  # the styles' LoRAs, when any style has one
 
     def use_style(self, style: str) -> None:
@@ -74,10 +77,13 @@ class LoadedModel:
 
     def pipeline_for(self, photo: bool, kontext_instruction: bool) -> str:
         """Which pipeline makes a design: a photo with a Kontext instruction is edited by Kontext when it is
-        loaded, else redrawn image-to-image; a prompt alone is text-to-image."""
+        loaded, else redrawn image-to-image (conditioned on the photo through Redux when that is loaded); a
+        prompt alone is text-to-image."""
         if photo and kontext_instruction and self.kontext is not None:
             return "kontext"
-        return "image_to_image" if photo else "text_to_image"
+        if photo:
+            return "redux" if self.redux is not None else "image_to_image"
+        return "text_to_image"
 
     def defaults_for(self, pipeline: str) -> FamilyDefaults:
         return FAMILY_DEFAULTS["kontext"] if pipeline == "kontext" else self.defaults
@@ -96,6 +102,8 @@ class LoadedModel:
         described = {"id": self.model_id, "revision": self.revision, "family": self.family}
         if self.kontext_model_id is not None:
             described["kontext_id"] = self.kontext_model_id
+        if self.redux is not None:
+            described["redux_id"] = self.redux_model_id
         return described
 
 
@@ -169,7 +177,8 @@ def load_model(settings: Settings, styles: Mapping[str, Style] | None = None) ->
         if family == "kontext":
             raise ValueError("KONTEXT_MODEL_ID is set, but MODEL_ID is a Kontext model already")
         kontext = load_kontext_beside(settings, text_to_image, dtype, device)
-    for pipe in (text_to_image, image_to_image, kontext):
+    redux = load_redux(settings, text_to_image, dtype, device) if settings.redux_model_id else None
+    for pipe in (text_to_image, image_to_image, kontext, redux):
         if pipe is not None:
             pipe.set_progress_bar_config(disable=True)
     owners = {"base": text_to_image, **({"kontext": kontext} if settings.kontext_model_id and kontext else {})}
@@ -198,8 +207,34 @@ def load_model(settings: Settings, styles: Mapping[str, Style] | None = None) ->
         dtype=dtype,
         speed_settings=speedups,
         kontext_model_id=settings.kontext_model_id,
+        redux=redux,
+        redux_model_id=settings.redux_model_id,
         adapters=adapters,
     )
+
+
+def load_redux(
+    settings: Settings, base: FluxPipeline, dtype: torch.dtype, device: torch.device
+) -> FluxPriorReduxPipeline:
+    """FLUX.1-Redux's image encoder and embedder from ``REDUX_MODEL_ID``, with ``base``'s text encoders, so the
+    style's prompt and the photo's image tokens go to the transformer together."""
+    model_id = settings.redux_model_id
+    check_local_model_folder(model_id)
+    source = {"revision": settings.redux_model_revision,
+              "local_files_only": Path(model_id).is_dir() or settings.hf_hub_offline}  # fmt: skip
+    index = FluxPipeline.load_config(model_id, **source)
+    if index.get("_class_name") != "FluxPriorReduxPipeline":
+        raise ValueError(f"REDUX_MODEL_ID={model_id} is not a FLUX.1-Redux model ({index.get('_class_name')})")
+    redux = FluxPriorReduxPipeline.from_pretrained(
+        model_id, text_encoder=base.text_encoder, tokenizer=base.tokenizer, text_encoder_2=base.text_encoder_2,
+        tokenizer_2=base.tokenizer_2, dtype=dtype, **source,
+    )  # fmt: skip
+    redux.image_encoder.to(device=device, dtype=dtype)
+    redux.image_embedder.to(device=device, dtype=dtype)
+    width = redux.image_embedder.config.txt_in_features
+    if width != base.transformer.config.joint_attention_dim:
+        raise ValueError(f"REDUX_MODEL_ID={model_id}: its image tokens ({width}) do not fit MODEL_ID's transformer")
+    return redux
 
 
 def load_kontext_beside(

@@ -150,6 +150,7 @@ def call_with_contiguous_inputs(compiled: Callable, hidden_states: torch.Tensor,
     for tensor in (hidden_states, encoder_hidden_states, temb):
         torch._dynamo.maybe_mark_dynamic(tensor, 0)  # designs per job; 1 is always its own graph
     torch._dynamo.maybe_mark_dynamic(hidden_states, 1)
+    torch._dynamo.maybe_mark_dynamic(encoder_hidden_states, 1)  # 256 or 512 tokens, more with Redux's image tokens
     if image_rotary_emb is not None:
         for table in image_rotary_emb:
             torch._dynamo.maybe_mark_dynamic(table, 0)
