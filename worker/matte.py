@@ -35,6 +35,10 @@ MIN_TEXTURE = 0.004  # the least texture allowance, likewise
 SHADOW_DEPTH = 0.45  # background may be this much darker than the backdrop (cast and contact shadows)
 REFITS = 3  # the backdrop is refitted on the background found this many times (reaching into vignettes)
 LEAST_SUBJECT = 0.01  # a matte that keeps less than this fraction of the picture found no subject
+# How far (working-size pixels) the full-size edge test reaches past the working-size region: the region
+# stops where fine_texture sees the outline (its 3x3 mean and 5x5 window: 3 pixels), one more for the
+# flood's shrink. Reaching less leaves a band of backdrop at alpha 1 around the subject (a halo on dark shirts).
+EDGE_REACH = 4
 
 
 class MatteModel(Protocol):
@@ -271,15 +275,16 @@ def colour_matte(image: torch.Tensor) -> Matte:
         backdrop = refit_backdrop(small, region, backdrop, tolerance)
         region = flood_region(background_candidates(small, backdrop, tolerance, smooth_below), seed)
 
-    # At full size: trust the working-size decision inside the region; along its edge, test each pixel's
-    # colour (denoised by a 3x3 mean), so the outline is as sharp as the picture.
+    # At full size: trust the working-size decision inside the region; along its edge (as far as the
+    # working size could not decide, EDGE_REACH), test each pixel's colour (denoised by a 3x3 mean), so the
+    # outline is as sharp as the picture.
     def full_size(mask: torch.Tensor) -> torch.Tensor:
         return F.interpolate(mask.to(image.dtype), size=(height, width), mode="nearest") > 0.5
 
     full_backdrop = F.interpolate(backdrop, size=(height, width), mode="bilinear", align_corners=False)
     denoised = box_mean(image, 1)
     edge_candidates = background_candidates(denoised, full_backdrop, tolerance)
-    background = full_size(shrink(region)) | (full_size(grow(region, 2)) & edge_candidates)
+    background = full_size(shrink(region)) | (full_size(grow(region, EDGE_REACH)) & edge_candidates)
     alpha, colours = unmix_edge(image, full_backdrop, background)
 
     kept = (alpha > 0.5).float().mean(dim=(1, 2, 3))
