@@ -89,13 +89,20 @@ def test_public_base_url_replaces_presigning(worker, s3_server):
     assert design["url"] == f"https://cdn.example.com/assets/{design['key']}"
 
 
-def test_presigned_urls_expire(worker, s3_server):
+def test_presigned_urls_work_for_their_lifetime_and_then_expire(worker, s3_server):
+    """Two lifetimes, so that neither check hangs on how fast a loaded machine runs the job: a 60 s URL
+    answers at once, and a 1 s URL is refused once 2.5 s have passed since the job returned (it was
+    signed before that)."""
+    lasting = configured(worker, **s3_settings(s3_server, s3_url_expires_s=60))
+    result, _ = run_job(lasting, delivery_job(design_id="lasting", products=[]))
+    assert "X-Amz-Expires=60&" in result["designs"][0]["url"]
+    assert requests.get(result["designs"][0]["url"], timeout=10).status_code == 200
+
     short = configured(worker, **s3_settings(s3_server, s3_url_expires_s=1))
     result, _ = run_job(short, delivery_job(design_id="expiring", products=[]))
-    url = result["designs"][0]["url"]
-    assert requests.get(url, timeout=10).status_code == 200
     time.sleep(2.5)
-    assert requests.get(url, timeout=10).status_code == 403
+    assert "X-Amz-Expires=1&" in result["designs"][0]["url"]
+    assert requests.get(result["designs"][0]["url"], timeout=10).status_code == 403
 
 
 def test_a_jobs_s3config_overrides_the_bucket(s3_worker, s3_server):
