@@ -213,18 +213,28 @@ def load_model(settings: Settings, styles: Mapping[str, Style] | None = None) ->
     )
 
 
+def model_beside_source(
+    setting: str, model_id: str, revision: str | None, pipeline_class: str, family: str, settings: Settings
+) -> dict:
+    """The ``from_pretrained`` source arguments of a model loaded beside ``MODEL_ID``, once its folder or repo
+    is known to hold a ``pipeline_class``: a wrong id fails cold start naming ``setting``."""
+    check_local_model_folder(model_id)
+    source = {"revision": revision, "local_files_only": Path(model_id).is_dir() or settings.hf_hub_offline}
+    found = FluxPipeline.load_config(model_id, **source).get("_class_name")
+    if found != pipeline_class:
+        raise ValueError(f"{setting}={model_id} is not a {family} model ({found})")
+    return source
+
+
 def load_redux(
     settings: Settings, base: FluxPipeline, dtype: torch.dtype, device: torch.device
 ) -> FluxPriorReduxPipeline:
     """FLUX.1-Redux's image encoder and embedder from ``REDUX_MODEL_ID``, with ``base``'s text encoders, so the
     style's prompt and the photo's image tokens go to the transformer together."""
     model_id = settings.redux_model_id
-    check_local_model_folder(model_id)
-    source = {"revision": settings.redux_model_revision,
-              "local_files_only": Path(model_id).is_dir() or settings.hf_hub_offline}  # fmt: skip
-    index = FluxPipeline.load_config(model_id, **source)
-    if index.get("_class_name") != "FluxPriorReduxPipeline":
-        raise ValueError(f"REDUX_MODEL_ID={model_id} is not a FLUX.1-Redux model ({index.get('_class_name')})")
+    source = model_beside_source(
+        "REDUX_MODEL_ID", model_id, settings.redux_model_revision, "FluxPriorReduxPipeline", "FLUX.1-Redux", settings
+    )
     redux = FluxPriorReduxPipeline.from_pretrained(
         model_id, text_encoder=base.text_encoder, tokenizer=base.tokenizer, text_encoder_2=base.text_encoder_2,
         tokenizer_2=base.tokenizer_2, dtype=dtype, **source,
@@ -242,12 +252,9 @@ def load_kontext_beside(
 ) -> FluxKontextPipeline:
     """FLUX.1-Kontext's transformer and scheduler from ``KONTEXT_MODEL_ID``; everything else is ``base``'s."""
     model_id = settings.kontext_model_id
-    check_local_model_folder(model_id)
-    source = {"revision": settings.kontext_model_revision,
-              "local_files_only": Path(model_id).is_dir() or settings.hf_hub_offline}  # fmt: skip
-    index = FluxPipeline.load_config(model_id, **source)
-    if index.get("_class_name") != "FluxKontextPipeline":
-        raise ValueError(f"KONTEXT_MODEL_ID={model_id} is not a FLUX.1-Kontext model ({index.get('_class_name')})")
+    source = model_beside_source(
+        "KONTEXT_MODEL_ID", model_id, settings.kontext_model_revision, "FluxKontextPipeline", "FLUX.1-Kontext", settings
+    )
     transformer = FluxTransformer2DModel.from_pretrained(model_id, subfolder="transformer", dtype=dtype, **source)
     shared = base.transformer.config
     for name in ("joint_attention_dim", "pooled_projection_dim", "in_channels"):
