@@ -28,7 +28,7 @@ FLASHBOOT_MODES = ("OFF", "FLASHBOOT", "PRIORITY_FLASHBOOT")
 RECOMMENDED_ENV = {"COMPILE": "1", "ATTENTION_BACKEND": "_native_cudnn", "WARMUP_SIZES": "1024x1024"}
 VOLUME_COMPILE_CACHE_DIR = "/runpod-volume/compile-cache"  # serverless workers mount a network volume here
 
-# The worker's own defaults for the settings the endpoint timeout is derived from (worker/config.py;
+# The worker's own defaults for the settings the endpoint timeout is derived from (worker/runtime/config.py;
 # tests/test_ship.py checks that they agree).
 WORKER_DEFAULTS = {"JOB_TIMEOUT_S": 600.0, "WEBHOOK_MAX_SECONDS": 60.0, "WEBHOOK_TIMEOUT_S": 10.0}
 # Time for the stage that is running when JOB_TIMEOUT_S passes: the worker checks its deadline between

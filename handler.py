@@ -7,9 +7,9 @@ python handler.py --rp_serve_api --rp_api_port 8000  # RunPod's local API server
 import runpod
 
 from worker import DesignWorker
-from worker.config import Settings
 from worker.local_run import local_test_handler, runs_local_test
-from worker.logs import configure_logging
+from worker.runtime.config import Settings
+from worker.runtime.logs import configure_logging
 
 settings = Settings()
 local_test = __name__ == "__main__" and runs_local_test()

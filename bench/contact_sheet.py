@@ -19,10 +19,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from worker.config import Settings
-from worker.products import BUILTIN_MOCKUPS_DIR, MockupRequest, composite_mockups, load_templates
-from worker.styles import BUILTIN_STYLES_DIR, load_styles
-from worker.stylize import stylize
+from worker.mockups.composite import MockupRequest, composite_mockups
+from worker.mockups.templates import BUILTIN_MOCKUPS_DIR, load_templates
+from worker.runtime.config import Settings
+from worker.style.catalog import BUILTIN_STYLES_DIR, load_styles
+from worker.style.stylize import stylize
 
 LABEL_WIDTH = 200
 HEADER = 28

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from bench.timing import machine_description, median_seconds
 from devkit.backdrops import backdrop_set
-from worker.matte import colour_matte
+from worker.style.matte import colour_matte
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -21,8 +21,9 @@ import torch
 from PIL import Image, ImageChops
 
 from bench.timing import add_common_arguments, machine_description, median_seconds
-from worker.encode import encode_image, to_host_pixels
-from worker.products import BUILTIN_MOCKUPS_DIR, MockupRequest, composite_mockups, load_templates
+from worker.delivery.encode import encode_image, to_host_pixels
+from worker.mockups.composite import MockupRequest, composite_mockups
+from worker.mockups.templates import BUILTIN_MOCKUPS_DIR, load_templates
 
 
 def perspective_coefficients(output_quad: list, input_size: tuple[int, int]) -> list[float]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 
-from worker.filters import parse_color
+from worker.style.filters import parse_color
 
 
 def to_pil(array: np.ndarray) -> Image.Image:

@@ -21,9 +21,12 @@ from transformers.models.vit.image_processing_pil_vit import ViTImageProcessorPi
 
 from bench.timing import add_common_arguments, machine_description, median_seconds
 from models.tiny_safety import PROMPT_LABELS, build_wordpiece_tokenizer
-from worker.config import Settings
-from worker.model import DTYPES
-from worker.safety import ImageClassifier, ImagePreprocess, TextClassifier, UnsafeLabels, load_terms
+from worker.runtime.config import Settings
+from worker.runtime.devices import DTYPES
+from worker.safety.designs import ImageClassifier, ImagePreprocess
+from worker.safety.labels import UnsafeLabels
+from worker.safety.prompts import TextClassifier
+from worker.safety.terms import load_terms
 
 PROMPT = "a happy corgi wearing sunglasses as a pop art screen print, flat bold colours, thick black outlines"
 

@@ -94,7 +94,7 @@ def child_job(spec: dict[str, Any]) -> dict[str, Any]:
     from torch._dynamo.utils import counters
 
     from worker import DesignWorker
-    from worker.config import Settings
+    from worker.runtime.config import Settings
 
     worker = DesignWorker.cold_start(Settings())
     if worker.startup_error is not None:
@@ -165,7 +165,7 @@ def child_diffusers(spec: dict[str, Any]) -> dict[str, Any]:
     from diffusers import FluxPipeline
 
     from bench.timing import median_seconds
-    from worker.model import FAMILY_DEFAULTS, detect_family
+    from worker.generation.model import FAMILY_DEFAULTS, detect_family
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.bfloat16 if device == "cuda" else torch.float32

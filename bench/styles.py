@@ -17,9 +17,9 @@ import numpy as np
 from bench import reference_styles
 from bench.timing import add_common_arguments, machine_description, median_seconds
 from devkit.backdrops import compose, flat
-from worker.matte import colour_matte
-from worker.styles import BUILTIN_STYLES_DIR, load_styles
-from worker.stylize import stylize
+from worker.style.catalog import BUILTIN_STYLES_DIR, load_styles
+from worker.style.matte import colour_matte
+from worker.style.stylize import stylize
 
 
 def main(argv: list[str] | None = None) -> None:

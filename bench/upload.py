@@ -29,14 +29,15 @@ from PIL import Image
 from bench.timing import machine_description, median_seconds
 from devkit.photos import pet_on_plain_background
 from devkit.s3 import S3_ACCESS_KEY, S3_SECRET_KEY, SeaweedS3
-from worker.config import Settings
-from worker.encode import to_host_pixels
-from worker.outputs import ImageOutput, store_outputs
-from worker.products import BUILTIN_MOCKUPS_DIR, MockupRequest, composite_mockups, load_templates
-from worker.storage import Artifact, S3Storage, S3Target
-from worker.styles import BUILTIN_STYLES_DIR, load_styles
-from worker.stylize import stylize
-from worker.urls import Deadline
+from worker.delivery.encode import to_host_pixels
+from worker.delivery.outputs import ImageOutput, store_outputs
+from worker.delivery.storage import Artifact, S3Storage, S3Target
+from worker.mockups.composite import MockupRequest, composite_mockups
+from worker.mockups.templates import BUILTIN_MOCKUPS_DIR, load_templates
+from worker.outbound.urls import Deadline
+from worker.runtime.config import Settings
+from worker.style.catalog import BUILTIN_STYLES_DIR, load_styles
+from worker.style.stylize import stylize
 
 
 def job_outputs() -> list[ImageOutput]:

@@ -21,10 +21,9 @@ from PIL import Image
 from devkit.s3 import S3_ACCESS_KEY, S3_SECRET_KEY, SeaweedS3, stop_process
 from models.tiny import save_tiny_flux
 from worker import DesignWorker
-from worker.config import Settings
-from worker.faults import FaultPlan
-from worker.storage import S3Target, storage_for
-from worker.webhooks import default_webhook_target, webhook_signer
+from worker.delivery.routes import DeliveryRoutes
+from worker.runtime.config import Settings
+from worker.runtime.faults import FaultPlan
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing in the suite may reach the Hub
@@ -170,16 +169,8 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
 def configured(worker: DesignWorker, **overrides: Any) -> DesignWorker:
     """The session's worker (same loaded model and templates) with other settings and storage."""
     settings = Settings(**{**worker.settings.model_dump(), **overrides})
-    target = S3Target.from_settings(settings)
-    return dataclasses.replace(
-        worker,
-        settings=settings,
-        storage=storage_for(target, settings),
-        s3_target=target,
-        faults=FaultPlan(settings.fault_injection),
-        webhook_signer=webhook_signer(settings),
-        default_webhook_target=default_webhook_target(settings),
-    )
+    delivery, faults = DeliveryRoutes.from_settings(settings), FaultPlan(settings.fault_injection)
+    return dataclasses.replace(worker, settings=settings, delivery=delivery, faults=faults)
 
 
 def s3_settings(server: SeaweedS3, **extra: Any) -> dict[str, Any]:

@@ -18,8 +18,8 @@ from tests.conftest import ApiServer, configured, run_job, s3_settings, small_jo
 from tests.hostile import AMBIGUOUS_URLS, BAD_IMAGES, BLOCKED_URLS, as_data_uri, encode, jpeg_scan_cut_short
 from tests.test_contract import INVALID
 from worker.errors import WorkerError
-from worker.faults import FaultPlan
-from worker.inputs import decode_image
+from worker.outbound.inputs import decode_image
+from worker.runtime.faults import FaultPlan
 from worker.schema import JobInput, parse_job_input
 
 EXTRA_BAD_FIELDS = [

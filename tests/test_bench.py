@@ -68,7 +68,7 @@ def test_contact_sheet_shows_every_style_on_the_chosen_products(tmp_path, capsys
 
     from bench import contact_sheet
     from devkit.backdrops import backdrop_set
-    from worker.styles import BUILTIN_STYLES_DIR, load_styles
+    from worker.style.catalog import BUILTIN_STYLES_DIR, load_styles
 
     rows = len(load_styles(BUILTIN_STYLES_DIR))
     photo = tmp_path / "cat.png"

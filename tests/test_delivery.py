@@ -16,9 +16,9 @@ from werkzeug import Response
 
 from tests.conftest import S3_ACCESS_KEY, S3_SECRET_KEY, configured, run_job, s3_settings, small_job
 from worker import DesignWorker
-from worker.config import Settings
+from worker.delivery.webhooks import verify
 from worker.progress import STAGES
-from worker.webhooks import verify
+from worker.runtime.config import Settings
 
 SECRET = "whsec_" + base64.b64encode(b"a test secret of 24 bytes!").decode()
 DEAD_URL = "http://127.0.0.1:9/hook"  # a closed loopback port: nothing ever answers
@@ -304,7 +304,7 @@ def test_the_bucket_can_ride_in_the_endpoint_url(worker, s3_server):
     """RunPod's documentation puts the bucket in BUCKET_ENDPOINT_URL (``https://host/my-bucket``)."""
     in_url = configured(worker, **{**s3_settings(s3_server), "s3_bucket": None, "s3_path_style": False,
                                    "s3_endpoint_url": f"{s3_server.endpoint}/designs"})  # fmt: skip
-    assert in_url.s3_target is not None and in_url.s3_target.bucket == "designs"
+    assert in_url.delivery.s3_target is not None and in_url.delivery.s3_target.bucket == "designs"
     result, _ = run_job(in_url, delivery_job(design_id="bucket-in-url", products=[]))
     assert "error" not in result, result
     assert s3_server.keys("designs", "bucket-in-url/") == [result["designs"][0]["key"]]
@@ -325,7 +325,7 @@ def test_the_bucket_can_ride_in_the_endpoint_url(worker, s3_server):
     ],
 )
 def test_which_endpoint_urls_carry_a_bucket(url, found):
-    from worker.storage import bucket_in_endpoint
+    from worker.delivery.storage import bucket_in_endpoint
 
     assert bucket_in_endpoint(url) == found
 

@@ -9,8 +9,8 @@ from PIL import Image
 from models.tiny import save_tiny_flux
 from tests.conftest import png_data_uri, run_job, small_job
 from worker import DesignWorker
-from worker.config import Settings
-from worker.model import load_model
+from worker.generation.model import load_model
+from worker.runtime.config import Settings
 
 SHARED = ("text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "vae")
 

@@ -11,7 +11,7 @@ from PIL import Image
 from models.tiny_lora import save_tiny_lora
 from tests.conftest import run_job, small_job
 from worker import DesignWorker
-from worker.config import Settings
+from worker.runtime.config import Settings
 
 PLAIN = 'display_name = "Plain"\nprompt_template = "{prompt}, flat colours"\n'
 

@@ -21,11 +21,11 @@ from devkit.photos import pet_on_plain_background
 from models.tiny_matte import save_tiny_matte
 from tests.conftest import ROOT
 from worker import DesignWorker
-from worker.config import Settings
-from worker.matte import colour_matte, matte
-from worker.matte_model import IMAGENET_MEAN, IMAGENET_STD, final_logits, load_matte_model
-from worker.styles import BUILTIN_STYLES_DIR, load_styles
-from worker.stylize import FinishingModels, stylize
+from worker.runtime.config import Settings
+from worker.style.catalog import BUILTIN_STYLES_DIR, load_styles
+from worker.style.matte import colour_matte, matte
+from worker.style.matte_model import IMAGENET_MEAN, IMAGENET_STD, final_logits, load_matte_model
+from worker.style.stylize import FinishingModels, stylize
 
 SCENES = backdrop_set()
 PLAIN = [scene for scene in SCENES if scene.plain]

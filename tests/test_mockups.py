@@ -20,16 +20,10 @@ from PIL import Image, ImageDraw
 
 from tests.conftest import run_job, small_job
 from worker import DesignWorker
-from worker.catalog import CatalogError
-from worker.config import Settings
-from worker.products import (
-    BUILTIN_MOCKUPS_DIR,
-    MockupRequest,
-    composite_mockups,
-    load_template,
-    load_templates,
-    place_design,
-)
+from worker.mockups.composite import MockupRequest, composite_mockups, place_design
+from worker.mockups.templates import BUILTIN_MOCKUPS_DIR, load_template, load_templates
+from worker.runtime.catalog import CatalogError
+from worker.runtime.config import Settings
 
 TEMPLATES = load_templates(BUILTIN_MOCKUPS_DIR, device=torch.device("cpu"))
 PRODUCTS = sorted(TEMPLATES)

@@ -7,8 +7,9 @@ import torch
 
 from models.tiny import save_tiny_flux
 from worker import DesignWorker
-from worker.config import Settings
-from worker.model import FAMILY_DEFAULTS, load_model, resolve_device, resolve_dtype
+from worker.generation.model import FAMILY_DEFAULTS, load_model
+from worker.runtime.config import Settings
+from worker.runtime.devices import resolve_device, resolve_dtype
 
 
 @pytest.fixture(scope="module")

@@ -33,10 +33,10 @@ from tests.hostile import (
 )
 from tests.test_delivery import SECRET, webhook_events
 from worker import DesignWorker
-from worker.config import Settings
-from worker.faults import FaultPlan
-from worker.inputs import decode_image
-from worker.logs import _job_secrets, redact
+from worker.outbound.inputs import decode_image
+from worker.runtime.config import Settings
+from worker.runtime.faults import FaultPlan
+from worker.runtime.logs import _job_secrets, redact
 
 # --- one parser, no second opinion ----------------------------------------------------------------------
 
@@ -333,7 +333,7 @@ def test_a_16_bit_6000px_png_decodes_without_a_memory_spike(tmp_path):
     script = (
         "import io, resource, sys, numpy as np\n"
         "from PIL import Image\n"
-        "from worker.inputs import decode_image\n"
+        "from worker.outbound.inputs import decode_image\n"
         "ramp = (np.arange(6000, dtype=np.uint32)[None, :] * 10 + np.arange(6000, dtype=np.uint32)[:, None]) % 65536\n"
         "buffer = io.BytesIO(); Image.fromarray(ramp.astype(np.uint16)).save(buffer, format='PNG'); data = buffer.getvalue()\n"
         "del ramp\n"

@@ -22,10 +22,13 @@ from models.tiny_safety import save_tiny_safety_models
 from tests.conftest import configured, run_job, s3_settings, small_job
 from tests.test_delivery import SECRET, webhook_events
 from worker import DesignWorker
-from worker.catalog import CatalogError
-from worker.config import Settings
-from worker.safety import ContentScreen, ImagePreprocess, UnsafeLabels, load_terms, parse_terms
-from worker.styles import BUILTIN_STYLES_DIR, load_styles
+from worker.runtime.catalog import CatalogError
+from worker.runtime.config import Settings
+from worker.safety.designs import ImagePreprocess
+from worker.safety.labels import UnsafeLabels
+from worker.safety.screen import ContentScreen
+from worker.safety.terms import load_terms, parse_terms
+from worker.style.catalog import BUILTIN_STYLES_DIR, load_styles
 
 
 @pytest.fixture(scope="module")

@@ -20,11 +20,11 @@ from referencing.jsonschema import DRAFT202012
 
 import deploy_bodies
 from tests.conftest import ROOT
-from worker.config import Settings
-from worker.products import BUILTIN_MOCKUPS_DIR, load_templates
+from worker.generation.speed import ATTENTION_BACKENDS
+from worker.mockups.templates import BUILTIN_MOCKUPS_DIR, load_templates
+from worker.runtime.config import Settings
 from worker.schema import parse_job_input
-from worker.speed import ATTENTION_BACKENDS
-from worker.styles import BUILTIN_STYLES_DIR, load_styles
+from worker.style.catalog import BUILTIN_STYLES_DIR, load_styles
 
 BIN = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin"
 

@@ -13,10 +13,11 @@ import torch
 
 from tests.conftest import ROOT
 from worker import DesignWorker
-from worker.config import Settings
-from worker.generate import GenerationPlan, generate_designs
-from worker.model import load_model
-from worker.speed import SpeedSettingError, check_speed_settings, parse_sizes
+from worker.generation.generate import generate_designs
+from worker.generation.model import load_model
+from worker.generation.plan import GenerationPlan
+from worker.generation.speed import SpeedSettingError, check_speed_settings, parse_sizes
+from worker.runtime.config import Settings
 
 PLAN = GenerationPlan(prompt="a dog", width=256, height=256, steps=2, guidance=0.0, seeds=[3])
 
@@ -101,8 +102,8 @@ COLD_START = textwrap.dedent(
     import json, sys
     from pathlib import Path
     from torch._dynamo.utils import counters
-    from worker.config import Settings
-    from worker.model import load_model
+    from worker.runtime.config import Settings
+    from worker.generation.model import load_model
     load_model(Settings(model_id=sys.argv[1], compile=True, compile_cache_dir=Path(sys.argv[2]), warmup_sizes="256x256"))
     print(json.dumps(dict(counters["inductor"])))
     """

@@ -15,12 +15,17 @@ from PIL import Image
 from devkit.photos import colourful_detail, pet_on_plain_background
 from tests.conftest import ROOT, run_job, small_job, worker_env
 from worker import DesignWorker
-from worker.config import Settings
-from worker.filters import FILTERS, FilterContext, luminance, parse_color
-from worker.matte import remove_background
-from worker.styles import BUILTIN_STYLES_DIR, load_styles
+from worker.runtime.config import Settings
+from worker.style.catalog import BUILTIN_STYLES_DIR, load_styles
+from worker.style.filters import FILTERS, FilterContext, luminance, parse_color
+from worker.style.matte import colour_matte
 
 STYLES = load_styles(BUILTIN_STYLES_DIR)
+
+
+def remove_background(image: torch.Tensor) -> torch.Tensor:
+    """Alpha ``(B, 1, H, W)``: 0 on a removed background, 1 on the subject and on kept pictures."""
+    return colour_matte(image).alpha
 
 
 def style_params(style_name: str, filter_name: str) -> dict:

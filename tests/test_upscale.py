@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 from skimage import data
 
-from worker.config import Settings
-from worker.stylize import FinishingModels, resize_long_edge
-from worker.upscale import LearnedUpscaler, lanczos_resize, load_upscaler, premultiplied_resize
+from worker.runtime.config import Settings
+from worker.style.stylize import FinishingModels, resize_long_edge
+from worker.style.upscale import LearnedUpscaler, lanczos_resize, load_upscaler, premultiplied_resize
 
 HAS_SPANDREL = importlib.util.find_spec("spandrel") is not None and importlib.util.find_spec("torchvision") is not None
 

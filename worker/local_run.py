@@ -1,9 +1,11 @@
-"""Run ``test_input.json`` through ``handler.py`` on this machine; the handler says where the images went.
+"""The local test run: ``test_input.json`` through ``handler.py`` on this machine, and a summary of where
+the images went.
 
     python -m worker.local_run
 
 With ``MODEL_ID`` unset there are no real weights to use offline, so a tiny random-weight FLUX.1 is built
-(once) under ``models/tiny-flux`` and used instead; its designs are noise, but every stage runs for real.
+(once, by ``python -m models.tiny``) under ``models/tiny-flux`` and used instead; its designs are noise,
+but every stage runs for real.
 """
 
 from __future__ import annotations
@@ -15,8 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from models.tiny import save_tiny_flux
-from worker.webhooks import without_signed_urls
+from worker.delivery.webhooks import without_signed_urls
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY_MODEL_DIR = ROOT / "models" / "tiny-flux"
@@ -75,7 +76,10 @@ def main() -> int:
         )
         if not (TINY_MODEL_DIR / "model_index.json").exists():
             print(f"building the tiny model in {TINY_MODEL_DIR} ...", flush=True)
-            save_tiny_flux(TINY_MODEL_DIR, schnell=True)
+            build = [sys.executable, "-m", "models.tiny", str(TINY_MODEL_DIR), "--schnell"]
+            if subprocess.call(build, cwd=ROOT) != 0:
+                print("building the tiny model failed; its output above says why", file=sys.stderr)
+                return 1
         env["MODEL_ID"] = str(TINY_MODEL_DIR)
     status = subprocess.call([sys.executable, "-u", "handler.py"], cwd=ROOT, env=env)
     if status != 0:

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from worker.errors import ErrorCode, WorkerError
-from worker.urls import Deadline
+from worker.outbound.urls import Deadline
 
 log = logging.getLogger(__name__)
 
@@ -96,3 +96,7 @@ class JobProgress:
 
     def total_ms(self) -> int:
         return round((time.perf_counter() - self._started) * 1000)
+
+    def timings(self) -> dict[str, int]:
+        """Each stage's time so far, and the job's total: the result's ``timings_ms``."""
+        return {**self.timings_ms, "total": self.total_ms()}

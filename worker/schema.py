@@ -19,6 +19,13 @@ DESIGN_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MODEL_LEVEL_FIELDS = {"prompt_required": "prompt", "too_many_pixels": "num_designs"}
 Dimension = Annotated[int, Field(ge=256, le=2048, multiple_of=16)]
 ECHO_LIMIT = 40  # the most of a caller's own text an error message repeats
+PRINT_DPI = 300  # a design delivered at ``print_size`` says this resolution in its PNG
+
+
+def scaled_to_long_edge(width: int, height: int, long_edge: int) -> tuple[int, int]:
+    """``(width, height)`` scaled, aspect kept, so that the longer side is ``long_edge`` pixels."""
+    scale = long_edge / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def shorten(text: str) -> str:
@@ -114,8 +121,7 @@ class JobInput(BaseModel):
         """Width and height of each design as delivered: ``print_size`` on the long edge when asked for."""
         if self.print_size is None:
             return self.width, self.height
-        scale = self.print_size / max(self.width, self.height)
-        return max(1, round(self.width * scale)), max(1, round(self.height * scale))
+        return scaled_to_long_edge(self.width, self.height, self.print_size)
 
     @model_validator(mode="after")
     def _output_within_bounds(self, info: ValidationInfo) -> JobInput:

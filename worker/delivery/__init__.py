@@ -1,0 +1,1 @@
+"""Delivery: the images encoded and stored (S3 or files), the result, and the signed webhooks."""

@@ -1,0 +1,148 @@
+"""The upload stage: the job's images, from device tensors to stored objects, and the job's result.
+
+Each image is encoded in a thread and uploaded as soon as it is encoded, so the first uploads overlap the
+last encodes. Every image carries the fields its result entry reports, so nothing is paired by position.
+
+Keys carry a short hash of the file's bytes (``<design_id>/design-0-<hash>.png``): a retried job writes
+the same objects again, a different result never replaces another, and the objects can be cached as
+immutable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from worker.delivery.encode import CONTENT_TYPES, EXTENSIONS, encode_image, to_host_pixels
+from worker.delivery.storage import Artifact, Storage, StoredArtifact
+from worker.errors import ErrorCode, WorkerError
+from worker.generation.plan import GenerationPlan
+from worker.mockups.composite import MockupRequest
+from worker.outbound.urls import Deadline
+from worker.schema import PRINT_DPI, JobInput
+from worker.style.stylize import StyledDesigns
+
+MAX_THREADS = 8
+HASH_CHARS = 12
+
+
+@dataclass(frozen=True)
+class ImageOutput:
+    """One image the job delivers, and what the result says about it."""
+
+    kind: Literal["design", "mockup"]
+    name: str  # the key without its hash and extension, e.g. "local-test/mockups/tshirt-0"
+    pixels: np.ndarray  # (H, W, C) uint8 on the host
+    fmt: str
+    metadata: dict[str, str]
+    describes: dict[str, Any]  # the result entry's fields besides key, url and size
+    quality: int = 90
+    dpi: int | None = None
+
+    def encode(self) -> Artifact:
+        data = encode_image(self.pixels, self.fmt, self.quality, self.dpi)
+        digest = hashlib.sha256(data).hexdigest()[:HASH_CHARS]
+        key = f"{self.name}-{digest}.{EXTENSIONS[self.fmt]}"
+        return Artifact(key, data, CONTENT_TYPES[self.fmt], self.metadata)
+
+
+@dataclass(frozen=True)
+class StoredOutput:
+    output: ImageOutput
+    stored: StoredArtifact
+    size_bytes: int
+
+    def result_entry(self) -> dict[str, Any]:
+        height, width = self.output.pixels.shape[:2]
+        return {**self.output.describes, "key": self.stored.key, "url": self.stored.url,
+                "width": width, "height": height, "bytes": self.size_bytes}  # fmt: skip
+
+
+def job_outputs(
+    request: JobInput,
+    plan: GenerationPlan,
+    styled: StyledDesigns,
+    products: list[MockupRequest],
+    mockups: list[torch.Tensor],
+    model_id: str,
+) -> list[ImageOutput]:
+    """Every image of the job: design ``i`` (made from ``plan.seeds[i]``), then each product's mockup of it."""
+    seeds = plan.seeds
+
+    def metadata(i: int) -> dict[str, str]:
+        return {"style": request.style, "model": model_id, "seed": str(seeds[i])}
+
+    designs = [
+        ImageOutput(
+            kind="design",
+            name=f"{request.design_id}/design-{i}",
+            pixels=pixels,
+            fmt="png",
+            dpi=PRINT_DPI if request.print_size else None,
+            metadata=metadata(i),
+            describes={"index": i, "seed": seeds[i], "pipeline": plan.pipeline,
+                       "background": styled.backgrounds[i].as_dict()},
+        )
+        for i, pixels in enumerate(to_host_pixels(styled.images))
+    ]  # fmt: skip
+    return designs + [
+        ImageOutput(
+            kind="mockup",
+            name=f"{request.design_id}/mockups/{product.product}-{i}",
+            pixels=pixels,
+            fmt=request.mockup_format,
+            quality=request.mockup_quality,
+            metadata=metadata(i),
+            describes={"product": product.product, "design_index": i, "color": product.color},
+        )
+        for product, batch in zip(products, mockups, strict=True)
+        for i, pixels in enumerate(to_host_pixels(batch))
+    ]
+
+
+def store_outputs(outputs: list[ImageOutput], storage: Storage, deadline: Deadline) -> list[StoredOutput]:
+    """Encode and store every output in parallel, within ``deadline``; results in the order of ``outputs``.
+
+    A failure or the deadline ends the stage with a ``WorkerError`` that still lists what was stored.
+    """
+
+    def encode_and_put(output: ImageOutput) -> StoredOutput:
+        artifact = output.encode()
+        return StoredOutput(output, storage.put(artifact), len(artifact.data))
+
+    pool = ThreadPoolExecutor(max_workers=max(1, min(MAX_THREADS, len(outputs))), thread_name_prefix="store")
+    futures = [pool.submit(encode_and_put, output) for output in outputs]
+    try:
+        done, pending = wait(futures, timeout=deadline.remaining())
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)  # a stuck peer keeps its thread, not the job
+    stored = [future.result() for future in futures if future in done and future.exception() is None]
+    failures = [future.exception() for future in futures if future in done and future.exception() is not None]
+    if pending:
+        error = WorkerError(ErrorCode.TIMEOUT, "the job ran out of time storing its images (JOB_TIMEOUT_S)")
+    elif failures:
+        error = failures[0] if isinstance(failures[0], WorkerError) else None
+        if error is None:
+            raise failures[0]
+    else:
+        return stored
+    error.partial_output = by_kind(stored)
+    raise error
+
+
+def by_kind(stored: list[StoredOutput]) -> dict[str, list[dict[str, Any]]]:
+    """The result's ``designs`` and ``mockups`` lists; a failed job's ``partial_output``, so nothing made is lost."""
+    return {
+        "designs": [item.result_entry() for item in stored if item.output.kind == "design"],
+        "mockups": [item.result_entry() for item in stored if item.output.kind == "mockup"],
+    }
+
+
+def job_result(request: JobInput, seed: int, stored: list[StoredOutput], model: dict[str, Any]) -> dict[str, Any]:
+    """The handler's result for a job whose images are stored (the webhook and timings are added after)."""
+    return {"design_id": request.design_id, "style": request.style, "seed": seed, **by_kind(stored), "model": model}

@@ -1,0 +1,241 @@
+"""Where the images go: a bucket on any S3-compatible service, or files under ``OUTPUT_DIR``.
+
+``put`` stores one object and is safe to call from several threads at once (the job uploads each image
+as soon as it is encoded).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from worker.errors import ErrorCode, WorkerError, invalid_input
+from worker.outbound.urls import TransferFailed, URLRejected, parse_outbound, resolve
+from worker.runtime.config import Settings
+
+log = logging.getLogger(__name__)
+UPLOAD_THREADS = 16
+
+
+@dataclass(frozen=True)
+class Artifact:
+    key: str
+    data: bytes
+    content_type: str
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoredArtifact:
+    key: str
+    url: str
+
+
+class Storage(Protocol):
+    def put(self, artifact: Artifact) -> StoredArtifact:
+        """Store one artifact; a failure is a ``storage_unavailable`` WorkerError."""
+        ...
+
+
+class LocalStorage:
+    """Files under ``OUTPUT_DIR`` with ``file://`` URLs: the default when no bucket is configured."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+
+    def _write(self, artifact: Artifact) -> StoredArtifact:
+        path = self.root / artifact.key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Write then rename: a reader never sees half a file, and a re-run replaces the old one whole.
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
+            tmp.write(artifact.data)
+        os.replace(tmp.name, path)
+        return StoredArtifact(key=artifact.key, url=path.as_uri())
+
+    def put(self, artifact: Artifact) -> StoredArtifact:
+        try:
+            return self._write(artifact)
+        except OSError as exc:
+            raise WorkerError(
+                ErrorCode.STORAGE_UNAVAILABLE, f"could not write to OUTPUT_DIR ({exc.strerror})"
+            ) from None
+
+
+@dataclass(frozen=True)
+class S3Target:
+    """Where one job's images go; RunPod's per-job ``s3Config`` can replace the configured one."""
+
+    bucket: str
+    endpoint_url: str | None = None
+    region: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+    path_style: bool | None = None  # None: S3_PATH_STYLE decides
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> S3Target | None:
+        """``S3_BUCKET``, or the bucket inside ``BUCKET_ENDPOINT_URL`` as RunPod's documentation writes it."""
+        bucket, endpoint, path_style = settings.s3_bucket, settings.s3_endpoint_url, None
+        if not bucket and endpoint:
+            found = bucket_in_endpoint(endpoint)
+            if found is not None:
+                bucket, endpoint, path_style = found
+        if not bucket:
+            return None
+        key, secret = settings.bucket_access_key_id, settings.bucket_secret_access_key
+        return cls(
+            bucket=bucket,
+            endpoint_url=endpoint,
+            region=settings.s3_region,
+            access_key_id=key.get_secret_value() if key else None,
+            secret_access_key=secret.get_secret_value() if secret else None,
+            path_style=path_style,
+        )
+
+    @classmethod
+    def from_job(cls, s3_config: Any, default: S3Target | None, settings: Settings) -> S3Target | None:
+        """RunPod's request-level ``s3Config``: bucketName, endpointUrl, accessId, accessSecret.
+
+        Its endpoint follows the rules of every outbound URL (``worker.outbound.urls``), checked before the job runs.
+        """
+        if not s3_config:
+            return default
+        if not isinstance(s3_config, dict) or not s3_config.get("bucketName"):
+            raise invalid_input("s3Config needs at least a bucketName", "s3Config")
+        fields = ("bucketName", "endpointUrl", "accessId", "accessSecret")
+        if any(s3_config.get(name) is not None and not isinstance(s3_config[name], str) for name in fields):
+            raise invalid_input(f"s3Config's {', '.join(fields)} must be strings", "s3Config")
+        endpoint = default.endpoint_url if default else None
+        if s3_config.get("endpointUrl"):
+            endpoint = checked_endpoint(s3_config["endpointUrl"], settings)
+        return cls(
+            bucket=s3_config["bucketName"],
+            endpoint_url=endpoint,
+            region=default.region if default else None,
+            access_key_id=s3_config.get("accessId"),
+            secret_access_key=s3_config.get("accessSecret"),
+        )
+
+
+# Providers whose endpoint names the bucket as the first label of the host: the service's own host has
+# this many labels (an account or region endpoint), so one label more is a bucket.
+SERVICE_HOST_LABELS = {"digitaloceanspaces.com": 3, "r2.cloudflarestorage.com": 4, "storage.googleapis.com": 3}
+S3_LABEL_PROVIDERS = ("amazonaws.com", "backblazeb2.com", "wasabisys.com")  # bucket.s3.<region>.<provider>
+
+
+def bucket_in_endpoint(url: str) -> tuple[str, str, bool] | None:
+    """The bucket an endpoint URL carries, the endpoint without it, and whether to address it by path.
+
+    ``https://host/my-bucket`` (path style, any provider) or ``https://my-bucket.nyc3.digitaloceanspaces.com``
+    (virtual-host style, for the providers above); None when the URL names no bucket.
+    """
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    root = f"{parts.scheme}://{parts.netloc}"
+    first_segment = parts.path.strip("/").split("/", 1)[0]
+    if first_segment:
+        return first_segment, root, True
+    labels = host.split(".")
+    for suffix, service_labels in SERVICE_HOST_LABELS.items():
+        if host.endswith("." + suffix) and len(labels) == service_labels + 1:
+            return labels[0], root.replace(f"{labels[0]}.", "", 1), False
+    if host.endswith(S3_LABEL_PROVIDERS):
+        s3_label = next((i for i, label in enumerate(labels) if label == "s3" or label.startswith("s3-")), 0)
+        if s3_label > 0:
+            return ".".join(labels[:s3_label]), root.replace(".".join(labels[:s3_label]) + ".", "", 1), False
+    return None
+
+
+def checked_endpoint(url: str, settings: Settings) -> str:
+    """A job's S3 endpoint: parsed by the URL rules and every address checked (boto3 resolves it again when it
+    connects: unlike image and webhook URLs, this connection is not pinned)."""
+    field = "s3Config.endpointUrl"
+    try:
+        target = parse_outbound(url, field, settings.allow_http_urls)
+        resolve(target, field, settings.allow_private_urls)
+    except URLRejected as exc:
+        raise invalid_input(str(exc), "s3Config") from None
+    except TransferFailed as exc:
+        raise WorkerError(ErrorCode.STORAGE_UNAVAILABLE, exc.reason) from None
+    return target.url.rstrip("/")
+
+
+class S3Storage:
+    """Any S3-compatible bucket through boto3; every artifact of a job is uploaded in parallel."""
+
+    def __init__(self, target: S3Target, settings: Settings) -> None:
+        self.target = target
+        self.prefix = settings.s3_prefix.strip("/")
+        self.expires_s = settings.s3_url_expires_s
+        self.public_base_url = (settings.s3_public_base_url or "").rstrip("/") or None
+        self.cache_control = settings.s3_cache_control
+        path_style = settings.s3_path_style if target.path_style is None else target.path_style
+        config = Config(
+            retries={"max_attempts": settings.s3_max_attempts, "mode": "standard"},
+            s3={"addressing_style": "path" if path_style else "virtual" if target.path_style is False else "auto"},
+            # Checksums only where S3 requires them: GCS's S3 API and other stores refuse the CRC headers that
+            # botocore 1.36+ adds to every upload by default.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+            max_pool_connections=UPLOAD_THREADS,
+            connect_timeout=5,
+            read_timeout=30,
+            signature_version="s3v4",
+        )
+        self.client = boto3.session.Session().client(
+            "s3",
+            endpoint_url=target.endpoint_url,
+            region_name=target.region,
+            aws_access_key_id=target.access_key_id,
+            aws_secret_access_key=target.secret_access_key,
+            config=config,
+        )
+
+    def full_key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def url_for(self, key: str) -> str:
+        if self.public_base_url:
+            return f"{self.public_base_url}/{key}"
+        return self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.target.bucket, "Key": key}, ExpiresIn=self.expires_s
+        )
+
+    def _upload(self, artifact: Artifact) -> StoredArtifact:
+        key = self.full_key(artifact.key)
+        self.client.put_object(
+            Bucket=self.target.bucket,
+            Key=key,
+            Body=artifact.data,
+            ContentType=artifact.content_type,
+            CacheControl=self.cache_control,
+            Metadata=artifact.metadata,
+        )
+        return StoredArtifact(key=key, url=self.url_for(key))
+
+    def put(self, artifact: Artifact) -> StoredArtifact:
+        try:
+            return self._upload(artifact)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "error")
+            raise WorkerError(
+                ErrorCode.STORAGE_UNAVAILABLE, f"bucket {self.target.bucket!r} refused the upload ({code})"
+            ) from None
+        except BotoCoreError as exc:
+            raise WorkerError(
+                ErrorCode.STORAGE_UNAVAILABLE,
+                f"could not reach the bucket {self.target.bucket!r} ({type(exc).__name__})",
+            ) from None
+
+
+def storage_for(target: S3Target | None, settings: Settings) -> Storage:
+    return S3Storage(target, settings) if target is not None else LocalStorage(settings.output_dir)

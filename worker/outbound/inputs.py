@@ -1,0 +1,167 @@
+"""Load the pet photo from a URL, a data URI or bare base64, safely, and fit it to the design's size.
+
+URLs follow the rules of ``worker.outbound.urls`` (one parser, checked and pinned addresses, an overall deadline),
+and each of at most ``MAX_REDIRECTS`` redirects is checked the same way. The body is capped while it
+streams. Images are accepted as PNG, JPEG or WebP by their content; their pixel count is checked from the
+header before anything is decoded; a JPEG must decode without a single libjpeg warning (a scan cut short
+but closed with an end marker is refused, which Pillow cannot tell); every mode (palette, CMYK, 16-bit,
+alpha, colour-key transparency) becomes plain RGB.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import re
+import struct
+
+import numpy as np
+import simplejpeg
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from worker.errors import ErrorCode, WorkerError, invalid_input
+from worker.outbound.urls import Deadline, TransferFailed, URLRejected, exchange, parse_outbound, resolve
+from worker.runtime.config import Settings
+
+DATA_URI = re.compile(r"data:image/[a-zA-Z0-9.+-]+;base64,(?P<payload>.*)", re.DOTALL)
+ACCEPTED_FORMATS = ("PNG", "JPEG", "WEBP")
+MAX_REDIRECTS = 3
+REDIRECT_STATUSES = {301, 302, 303, 307, 308}
+ORIENTATION_TAG = 0x0112
+ORIENTATIONS = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def fetch_url(url: str, settings: Settings, deadline: Deadline, job_deadline: Deadline | None = None) -> bytes:
+    """GET ``url``; every hop is checked, resolved once and dialled at the checked address.
+
+    ``deadline`` bounds the whole fetch, redirects included; when it is the job's own deadline that cut
+    it short (``job_deadline``), the job ends with ``timeout``.
+    """
+    try:
+        target = parse_outbound(url, "image", settings.allow_http_urls)
+        for _ in range(MAX_REDIRECTS + 1):
+            reply = exchange(target, resolve(target, "image", settings.allow_private_urls), deadline,
+                             read_limit=settings.max_input_bytes)  # fmt: skip
+            location = reply.headers.get("Location") or reply.headers.get("location")
+            if reply.status in REDIRECT_STATUSES and location:
+                target = target.join(location, "image", settings.allow_http_urls)
+                continue
+            if reply.status != 200:
+                raise WorkerError(ErrorCode.INPUT_FETCH_FAILED, f"image URL answered HTTP {reply.status}")
+            if reply.truncated:
+                raise invalid_input(f"image is larger than {settings.max_input_bytes} bytes", "image")
+            return reply.body
+    except URLRejected as exc:
+        raise invalid_input(str(exc), "image") from None
+    except TransferFailed as exc:
+        if exc.deadline_passed and job_deadline is not None and job_deadline.passed:
+            raise WorkerError(ErrorCode.TIMEOUT, "the job ran out of time fetching the image (JOB_TIMEOUT_S)") from None
+        if exc.deadline_passed:
+            raise WorkerError(
+                ErrorCode.INPUT_FETCH_FAILED, f"the image URL took longer than {settings.input_fetch_timeout_s:g} s"
+            ) from None
+        raise WorkerError(ErrorCode.INPUT_FETCH_FAILED, f"could not fetch the image URL: {exc.reason}") from None
+    raise invalid_input(f"image URL redirected more than {MAX_REDIRECTS} times", "image")
+
+
+def decode_base64(value: str, settings: Settings) -> bytes:
+    """Standard or URL-safe base64, padded or not, with or without line breaks."""
+    match = DATA_URI.fullmatch(value)
+    payload = re.sub(r"\s+", "", match.group("payload") if match else value)
+    if len(payload) * 3 // 4 > settings.max_input_bytes:
+        raise invalid_input(f"image is larger than {settings.max_input_bytes} bytes", "image")
+    payload = payload.replace("-", "+").replace("_", "/").rstrip("=")
+    try:
+        return base64.b64decode(payload + "=" * (-len(payload) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise invalid_input("image must be an https:// URL, a data:image/...;base64, URI or base64", "image") from None
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Any Pillow mode to 8-bit RGB: 16-bit scaled (not clipped, in integers), alpha, palettes and colour keys
+    flattened on white."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        array = np.asarray(image)
+        if image.mode.startswith("I;16"):
+            eight_bit = array >> 8  # the top byte: within one level of x * 255 / 65535, with no float copy
+        elif array.dtype.kind in "iu" and array.max(initial=0) > 255:
+            eight_bit = np.clip(array, 0, 65535).astype(np.uint16) >> 8
+        else:
+            eight_bit = np.clip(array, 0, 255)
+        transparency = image.info.get("transparency")
+        image = Image.fromarray(eight_bit.astype(np.uint8), "L")
+        if isinstance(transparency, int):  # a 16-bit colour key, on the same scale
+            mask = Image.fromarray(((array != transparency) * 255).astype(np.uint8), "L")
+            image = Image.merge("LA", (image, mask))
+    has_key = "transparency" in image.info
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or has_key:
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def check_jpeg_strictly(data: bytes) -> None:
+    """libjpeg-turbo with every warning an error: a scan cut short is refused even when it ends with EOI."""
+    try:
+        colorspace = simplejpeg.decode_jpeg_header(data)[2]
+        simplejpeg.decode_jpeg(
+            data,
+            colorspace={"Gray": "GRAY"}.get(colorspace, "CMYK" if colorspace in ("CMYK", "YCCK") else "RGB"),
+            strict=True,
+        )
+    except ValueError:
+        raise invalid_input("image is truncated or corrupt", "image") from None
+
+
+def apply_orientation(image: Image.Image) -> Image.Image:
+    """The EXIF orientation, applied; an unreadable EXIF block is ignored rather than failing the photo."""
+    try:
+        orientation = image.getexif().get(ORIENTATION_TAG)
+    except (AttributeError, IndexError, KeyError, OSError, SyntaxError, TypeError, ValueError, struct.error):
+        return image
+    method = ORIENTATIONS.get(orientation) if isinstance(orientation, int) else None
+    return image.transpose(method) if method is not None else image
+
+
+def decode_image(data: bytes, max_pixels: int) -> Image.Image:
+    """Decode a PNG, JPEG or WebP (by content), refusing too many pixels before decoding them."""
+    try:
+        image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+    except Image.DecompressionBombError:
+        raise invalid_input(f"image has more than {max_pixels} pixels", "image") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise invalid_input("image must be a PNG, JPEG or WebP picture", "image") from None
+    width, height = image.size
+    if width * height > max_pixels:
+        raise invalid_input(f"image is {width}x{height} pixels; at most {max_pixels} are accepted", "image")
+    if image.format == "JPEG":
+        check_jpeg_strictly(data)
+    try:
+        image.load()
+        return to_rgb(apply_orientation(image))
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, struct.error):
+        raise invalid_input("image is truncated or corrupt", "image") from None
+
+
+def load_photo(
+    source: str, width: int, height: int, settings: Settings, job_deadline: Deadline | None = None
+) -> Image.Image:
+    """The photo, centre-cropped to the design's aspect ratio and resized to its exact size."""
+    if source.lower().startswith(("https://", "http://")) or "://" in source[:16]:
+        deadline = Deadline(settings.input_fetch_timeout_s)
+        if job_deadline is not None:
+            deadline = job_deadline.sooner(settings.input_fetch_timeout_s)
+        data = fetch_url(source, settings, deadline, job_deadline)
+    else:
+        data = decode_base64(source, settings)
+    return ImageOps.fit(decode_image(data, settings.max_input_pixels), (width, height), method=Image.Resampling.LANCZOS)

@@ -1,0 +1,1 @@
+"""The style stage: background matte, the style's filters, print-size upscaling; styles are files in presets/."""

@@ -1,0 +1,119 @@
+"""Watercolor: pigment on paper, after Bousseau et al., "Interactive watercolor rendering with temporal
+coherence and abstraction" (NPAR 2006).
+
+Each effect is a map of pigment density d (1: unchanged, above 1: more pigment, below 1: less) applied as
+C' = C - (C - C^2)(d - 1), which darkens or lightens a colour the way a thicker or thinner layer of the same
+pigment would, and leaves white paper white.
+"""
+
+from __future__ import annotations
+
+import math
+
+import kornia
+import torch
+import torch.nn.functional as F
+
+from worker.style.filters.base import (
+    FilterContext,
+    edge_strength,
+    luminance,
+    register,
+    seeded_noise,
+)
+
+
+def apply_density(image: torch.Tensor, density: torch.Tensor) -> torch.Tensor:
+    return (image - (image - image * image) * (density - 1)).clamp(0, 1)
+
+
+def octave_noise(image: torch.Tensor, ctx: FilterContext, scale: float, salt: int, octaves: int = 3) -> torch.Tensor:
+    """Smooth noise in about [-1, 1] with detail at ``scale``, ``scale / 2``, ...: blotches, not grain."""
+    total = sum(0.5**i * (seeded_noise(image, ctx, scale / 2**i, salt + i) - 0.5) for i in range(octaves))
+    return total / (sum(0.5**i for i in range(octaves)) * 0.5)
+
+
+def paper_height(image: torch.Tensor, ctx: FilterContext, scale: float) -> torch.Tensor:
+    """The paper's surface, ``(B, 1, H, W)`` in about [-1, 1]: fine tooth over a coarser cockle."""
+    height_field = seeded_noise(image, ctx, scale, salt=3) + 0.5 * seeded_noise(image, ctx, scale * 4, salt=4)
+    centred = height_field - height_field.mean(dim=(-2, -1), keepdim=True)
+    return centred / centred.std(dim=(-2, -1), keepdim=True).clamp(min=1e-6)  # per design, not per batch
+
+
+@register
+def wobble(image: torch.Tensor, ctx: FilterContext, amount: float = 2.5, scale: float = 40.0) -> torch.Tensor:
+    """Hand-painted edges: the picture displaced by up to ``amount`` pixels of smooth seeded noise."""
+    height, width = image.shape[-2:]
+    shift_x = octave_noise(image, ctx, scale, salt=11, octaves=2) * amount * 2 / width
+    shift_y = octave_noise(image, ctx, scale, salt=13, octaves=2) * amount * 2 / height
+    ys = torch.linspace(-1, 1, height, device=image.device, dtype=image.dtype).view(1, height, 1)
+    xs = torch.linspace(-1, 1, width, device=image.device, dtype=image.dtype).view(1, 1, width)
+    grid = torch.stack([xs + shift_x[:, 0], ys + shift_y[:, 0]], dim=-1)
+    return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=True)
+
+
+@register
+def wash(
+    image: torch.Tensor, ctx: FilterContext, levels: int = 5, softness: float = 0.35, transparency: float = 0.25
+) -> torch.Tensor:
+    """Flat layered washes: the lightness settles into ``levels`` soft steps, as glazes laid one over another,
+    and every colour thins towards the paper by ``transparency`` (the highlights become bare paper)."""
+    lightness = luminance(image)
+    steps = lightness * levels
+    stepped = (torch.floor(steps) + torch.sigmoid((steps - torch.floor(steps) - 0.5) / softness * 4)) / levels
+    toned = image * (stepped / lightness.clamp(min=1e-3)).clamp(0, 3)
+    return (1 - (1 - toned.clamp(0, 1)) * (1 - transparency)).clamp(0, 1)
+
+
+@register
+def bleed(
+    image: torch.Tensor, ctx: FilterContext, sigma: float = 4.0, amount: float = 0.6, scale: float = 48.0
+) -> torch.Tensor:
+    """Pigment running into wet paper: a soft blur, stronger where a seeded wetness map is high."""
+    size = 2 * math.ceil(3 * sigma) + 1
+    blurred = kornia.filters.gaussian_blur2d(image, (size, size), (sigma, sigma))
+    wetness = seeded_noise(image, ctx, scale, salt=1)
+    return torch.lerp(image, blurred, amount * wetness)
+
+
+@register
+def edge_darken(
+    image: torch.Tensor, ctx: FilterContext, strength: float = 0.6, sigma: float = 1.5, full_edge: float = 0.2
+) -> torch.Tensor:
+    """Darker rims where washes meet, as pigment collects at the edge of a drying wash.
+
+    ``full_edge`` is the edge strength that gets the whole darkening; a flat wash gets none.
+    """
+    rim = (edge_strength(image, blur_sigma=sigma) / full_edge).clamp(0, 1)
+    return (image * (1 - strength * rim)).clamp(0, 1)
+
+
+@register
+def pigment_pooling(
+    image: torch.Tensor, ctx: FilterContext, strength: float = 1.2, sigma: float = 2.0, full_edge: float = 0.15
+) -> torch.Tensor:
+    """Dark rims along the edges of each wash, where pigment is carried as the wash dries, plus a
+    lighter centre: density rises with the blurred edge strength (``full_edge`` gets all of ``strength``)."""
+    rim = (edge_strength(image, blur_sigma=sigma) / full_edge).clamp(0, 1)
+    return apply_density(image, 1 + strength * rim - 0.15 * strength * (1 - rim))
+
+
+@register
+def turbulence(image: torch.Tensor, ctx: FilterContext, amount: float = 0.35, scale: float = 160.0) -> torch.Tensor:
+    """Uneven pigment across a wash (wet-in-wet blooms): low-frequency seeded density noise."""
+    return apply_density(image, 1 + amount * octave_noise(image, ctx, scale, salt=21))
+
+
+@register
+def granulate(image: torch.Tensor, ctx: FilterContext, amount: float = 0.3, scale: float = 2.0) -> torch.Tensor:
+    """Pigment settling in the paper's valleys: density follows the paper's surface (only where there is pigment)."""
+    return apply_density(image, 1 - amount * paper_height(image, ctx, scale))
+
+
+@register
+def paper(image: torch.Tensor, ctx: FilterContext, amount: float = 0.04, scale: float = 2.0) -> torch.Tensor:
+    """Cold-pressed paper: the same surface as ``granulate``'s, lit from the top left, over everything."""
+    gradient = kornia.filters.spatial_gradient(paper_height(image, ctx, scale))  # (B, 1, 2, H, W)
+    relief = -(gradient[:, :, 0] + gradient[:, :, 1])
+    relief = relief / relief.std(dim=(-2, -1), keepdim=True).clamp(min=1e-6)
+    return (image * (1 + amount * relief) - amount * 0.5).clamp(0, 1)
