@@ -22,7 +22,7 @@ from transformers.models.vit.image_processing_pil_vit import ViTImageProcessorPi
 from bench.timing import add_common_arguments, machine_description, median_seconds
 from models.tiny_safety import PROMPT_LABELS, build_wordpiece_tokenizer
 from worker.runtime.config import Settings
-from worker.runtime.devices import DTYPES
+from worker.runtime.devices import DTYPES, Runtime
 from worker.safety.designs import ImageClassifier, ImagePreprocess
 from worker.safety.labels import UnsafeLabels
 from worker.safety.prompts import TextClassifier
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--dtype", choices=list(DTYPES), default=None, help="default: the worker's for the device")
     parser.add_argument("--tiny", action="store_true", help="tiny classifiers: a check that the script runs")
     args = parser.parse_args(argv)
-    dtype = DTYPES[args.dtype] if args.dtype else (torch.bfloat16 if args.device.startswith("cuda") else torch.float32)
+    dtype = Runtime.from_settings(Settings(device=args.device, dtype=args.dtype or "auto")).dtype  # as the worker
 
     terms = load_terms(Settings())
     image = build_image_classifier(args.device, dtype, args.tiny)

@@ -136,8 +136,14 @@ def child_job(spec: dict[str, Any]) -> dict[str, Any]:
             transformer_s = sum(start.elapsed_time(end) for start, end in spans) / 1000
         else:
             transformer_s = sum(end - start for start, end in spans)
-        runs.append({"wall_s": wall_s, "transformer_s": transformer_s, "timings_ms": result["timings_ms"],
-                     "webhook_delivered": result.get("webhook", {}).get("delivered")})  # fmt: skip
+        runs.append(
+            {
+                "wall_s": wall_s,
+                "transformer_s": transformer_s,
+                "timings_ms": result["timings_ms"],
+                "webhook_delivered": result.get("webhook", {}).get("delivered"),
+            }
+        )
     design = requests.get(result["designs"][0]["url"], timeout=60).content
     np.save(spec["design_path"], np.asarray(Image.open(io.BytesIO(design)).convert("RGBA")))
     warm = runs[1:] or runs
@@ -166,18 +172,26 @@ def child_diffusers(spec: dict[str, Any]) -> dict[str, Any]:
 
     from bench.timing import median_seconds
     from worker.generation.model import FAMILY_DEFAULTS, detect_family
+    from worker.runtime.config import Settings
+    from worker.runtime.devices import Runtime
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    runtime = Runtime.from_settings(Settings())  # the worker's own device and dtype
+    device, dtype = runtime.device.type, runtime.dtype
     pipe = FluxPipeline.from_pretrained(spec["model_dir"], torch_dtype=dtype, local_files_only=True).to(device)
     pipe.set_progress_bar_config(disable=True)
     family = detect_family(FluxPipeline.load_config(spec["model_dir"]).get("_class_name", ""), pipe.transformer.config)
     defaults = FAMILY_DEFAULTS[family]
 
     def generate() -> None:
-        pipe(JOB["prompt"], width=spec["size"], height=spec["size"], num_inference_steps=defaults.steps,
-             guidance_scale=defaults.guidance, max_sequence_length=defaults.max_sequence_length,
-             generator=torch.Generator("cpu").manual_seed(JOB["seed"]))  # fmt: skip
+        pipe(
+            JOB["prompt"],
+            width=spec["size"],
+            height=spec["size"],
+            num_inference_steps=defaults.steps,
+            guidance_scale=defaults.guidance,
+            max_sequence_length=defaults.max_sequence_length,
+            generator=torch.Generator("cpu").manual_seed(JOB["seed"]),
+        )
 
     seconds = median_seconds(generate, spec["repeats"], warmup=1, device=device)
     return {
@@ -190,8 +204,12 @@ def run_child(kind: str, spec: dict[str, Any], env: dict[str, str], timeout_s: f
     spec = {**spec, "started": time.time()}
     completed = subprocess.run(
         [sys.executable, "-m", "bench.speed", "--child", kind, json.dumps(spec)],
-        env=env, capture_output=True, text=True, timeout=timeout_s, cwd=Path(__file__).resolve().parent.parent,
-    )  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
     if completed.returncode != 0:
         return {"error": f"exit {completed.returncode}: {completed.stderr[-2000:]}"}
     return json.loads(completed.stdout.strip().splitlines()[-1])
@@ -229,11 +247,14 @@ def print_row(family: str, name: str, row: dict[str, Any]) -> None:
     stages = row["stage_ms"]
     extra = f"  vs uncached: {row['difference']['mean_abs_diff_0_255']:.2f}/255" if "difference" in row else ""
     peak = f"{row['peak_gpu_gb']:5.1f} GB" if row["peak_gpu_gb"] is not None else "   -    "
-    print(f"{family:<8} {name:<30} {row['cold_start_s']:6.1f} s {row['first_job_s']:7.2f} s "
-          f"{stages['generate']:8.0f} {row['transformer_ms']:8.0f} {row['besides_transformer_ms']:8.0f} "
-          f"{stages.get('style', 0):6.0f} {stages.get('mockups', 0):6.0f} {stages.get('upload', 0):6.0f} "
-          f"{stages.get('webhook', 0):6.0f} {stages['total']:7.0f} {row['speedup_vs_diffusers']:5.2f}x {peak} "
-          f"{row['graphs_compiled_after_ready']:3d}{extra}", flush=True)  # fmt: skip
+    print(
+        f"{family:<8} {name:<30} {row['cold_start_s']:6.1f} s {row['first_job_s']:7.2f} s "
+        f"{stages['generate']:8.0f} {row['transformer_ms']:8.0f} {row['besides_transformer_ms']:8.0f} "
+        f"{stages.get('style', 0):6.0f} {stages.get('mockups', 0):6.0f} {stages.get('upload', 0):6.0f} "
+        f"{stages.get('webhook', 0):6.0f} {stages['total']:7.0f} {row['speedup_vs_diffusers']:5.2f}x {peak} "
+        f"{row['graphs_compiled_after_ready']:3d}{extra}",
+        flush=True,
+    )
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -268,18 +289,31 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     device = machine_description("cuda" if cuda else "cpu")
     report: dict[str, Any] = {"device": device, "size": size, "repeats": args.repeats, "rows": []}
     print(f"the worker's own job at {size}x{size} with six mockups, {args.repeats} timed after the first, on {device}")
-    print(f"{'family':<8} {'configuration':<30} {'cold':>8} {'1st job':>9} {'generate':>8} {'transf.':>8} "
-          f"{'besides':>8} {'style':>6} {'mockup':>6} {'upload':>6} {'hook':>6} {'total':>7} {'vs dif':>6} "
-          f"{'peak':>8} new graphs (ms unless said)")  # fmt: skip
+    print(
+        f"{'family':<8} {'configuration':<30} {'cold':>8} {'1st job':>9} {'generate':>8} {'transf.':>8} "
+        f"{'besides':>8} {'style':>6} {'mockup':>6} {'upload':>6} {'hook':>6} {'total':>7} {'vs dif':>6} "
+        f"{'peak':>8} new graphs (ms unless said)"
+    )
     with tempfile.TemporaryDirectory(prefix="bench-speed-") as temp, WebhookReceiver() as receiver:
         workdir = Path(temp)
         server = SeaweedS3(workdir / "s3")
         try:
-            base_env = {**os.environ, "HF_HUB_OFFLINE": "1", "LOG_LEVEL": "WARNING", "S3_BUCKET": "designs",
-                        "S3_ENDPOINT_URL": server.endpoint, "S3_PATH_STYLE": "1", "S3_REGION": "us-east-1",
-                        "BUCKET_ACCESS_KEY_ID": S3_ACCESS_KEY, "BUCKET_SECRET_ACCESS_KEY": S3_SECRET_KEY,
-                        "WEBHOOK_URL": receiver.url, "WEBHOOK_SECRET": "whsec_" + "YmVuY2gtc2VjcmV0LWJlbmNoLXNlY3JldA==",
-                        "ALLOW_HTTP_URLS": "1", "ALLOW_PRIVATE_URLS": "1", "WARMUP_SIZES": f"{size}x{size}"}  # fmt: skip
+            base_env = {
+                **os.environ,
+                "HF_HUB_OFFLINE": "1",
+                "LOG_LEVEL": "WARNING",
+                "S3_BUCKET": "designs",
+                "S3_ENDPOINT_URL": server.endpoint,
+                "S3_PATH_STYLE": "1",
+                "S3_REGION": "us-east-1",
+                "BUCKET_ACCESS_KEY_ID": S3_ACCESS_KEY,
+                "BUCKET_SECRET_ACCESS_KEY": S3_SECRET_KEY,
+                "WEBHOOK_URL": receiver.url,
+                "WEBHOOK_SECRET": "whsec_" + "YmVuY2gtc2VjcmV0LWJlbmNoLXNlY3JldA==",
+                "ALLOW_HTTP_URLS": "1",
+                "ALLOW_PRIVATE_URLS": "1",
+                "WARMUP_SIZES": f"{size}x{size}",
+            }
             if not cuda:
                 base_env["DEVICE"] = "cpu"
             for family in families:
@@ -293,8 +327,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 report.setdefault("diffusers_baseline", {})[family] = baseline
                 for name in names:
                     config = CONFIGS[name]
-                    child_env = {**env, **environment_for(config.settings),
-                                 "TORCHINDUCTOR_CACHE_DIR": str(workdir / f"inductor-{family}-{name}")}  # fmt: skip
+                    child_env = {
+                        **env,
+                        **environment_for(config.settings),
+                        "TORCHINDUCTOR_CACHE_DIR": str(workdir / f"inductor-{family}-{name}"),
+                    }
                     if config.compile_cache:
                         child_env["COMPILE_CACHE_DIR"] = str(
                             workdir / f"compile-{family}-{name.removesuffix('_warm_cache')}"
@@ -315,8 +352,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     print_row(family, name, row)
                     if args.json:
                         args.json.write_text(json.dumps(report, indent=2))
-                print(f"{family:<8} {'plain diffusers':<30} generate {baseline.get('generate_ms', float('nan')):.0f} ms"
-                      f"{'' if 'error' not in baseline else ' FAILED: ' + baseline['error'][-300:]}", flush=True)  # fmt: skip
+                print(
+                    f"{family:<8} {'plain diffusers':<30} generate {baseline.get('generate_ms', float('nan')):.0f} ms"
+                    f"{'' if 'error' not in baseline else ' FAILED: ' + baseline['error'][-300:]}",
+                    flush=True,
+                )
                 if not os.environ.get("MODEL_ID") and not args.tiny:
                     shutil.rmtree(model_dir, ignore_errors=True)  # the disk holds one real-size model at a time
         finally:

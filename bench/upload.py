@@ -104,8 +104,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     print(f"previous, one after another:       {figures['previous_sequential_s'] * 1000:8.1f} ms")
     figures["ratio_to_previous"] = figures["worker_s"] / figures["previous_s"]
     figures["ratio_to_previous_sequential"] = figures["worker_s"] / figures["previous_sequential_s"]
-    print(f"worker / previous: {figures['ratio_to_previous']:.2f}; "
-          f"worker / previous one after another: {figures['ratio_to_previous_sequential']:.2f}")  # fmt: skip
+    print(
+        f"worker / previous: {figures['ratio_to_previous']:.2f}; "
+        f"worker / previous one after another: {figures['ratio_to_previous_sequential']:.2f}"
+    )
     for label, sizes in (("worker", worker_sizes), ("previous", previous_sizes)):
         figures[f"{label}_design_mb"], figures[f"{label}_mockup_mean_mb"] = (
             sizes[0] / 1e6,

@@ -35,8 +35,18 @@ def free_port() -> int:
 
 S3_ACCESS_KEY = "AKIDWORKERTEST"
 S3_SECRET_KEY = "s3-secret-value-never-logged"
-S3_PORTS = ["master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port", "filer.port.grpc",
-            "s3.port", "s3.port.grpc", "admin.port", "admin.port.grpc"]  # fmt: skip
+S3_PORTS = [
+    "master.port",
+    "master.port.grpc",
+    "volume.port",
+    "volume.port.grpc",
+    "filer.port",
+    "filer.port.grpc",
+    "s3.port",
+    "s3.port.grpc",
+    "admin.port",
+    "admin.port.grpc",
+]
 
 
 class SeaweedS3:
@@ -49,20 +59,39 @@ class SeaweedS3:
         self.endpoint = f"http://127.0.0.1:{self.ports['s3.port']}"
         folder.mkdir(parents=True, exist_ok=True)
         config = folder / "s3.json"
-        identity = {"name": "worker", "credentials": [{"accessKey": S3_ACCESS_KEY, "secretKey": S3_SECRET_KEY}],
-                    "actions": ["Admin", "Read", "Write", "List", "Tagging"]}  # fmt: skip
+        identity = {
+            "name": "worker",
+            "credentials": [{"accessKey": S3_ACCESS_KEY, "secretKey": S3_SECRET_KEY}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+        }
         config.write_text(json.dumps({"identities": [identity]}))
         (folder / "data").mkdir()
         (folder / "logs").mkdir()
         weed = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
-        command = [weed, f"-logdir={folder / 'logs'}", "mini", f"-dir={folder / 'data'}", "-ip=127.0.0.1",
-                   "-ip.bind=127.0.0.1", "-master.telemetry=false", "-webdav=false", "-admin.ui=false",
-                   "-s3.port.iceberg=0", "-s3.port.lance=0", f"-s3.config={config}"]  # fmt: skip
+        command = [
+            weed,
+            f"-logdir={folder / 'logs'}",
+            "mini",
+            f"-dir={folder / 'data'}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            "-master.telemetry=false",
+            "-webdav=false",
+            "-admin.ui=false",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            f"-s3.config={config}",
+        ]
         command += [f"-{name}={port}" for name, port in self.ports.items()]
         self._log = (folder / "weed.log").open("w")
         self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT)
-        self.client = boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id=S3_ACCESS_KEY,
-                                   aws_secret_access_key=S3_SECRET_KEY, region_name="us-east-1")  # fmt: skip
+        self.client = boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=S3_ACCESS_KEY,
+            aws_secret_access_key=S3_SECRET_KEY,
+            region_name="us-east-1",
+        )
         deadline = time.monotonic() + 60
         while True:  # ready when a bucket can be made and written to
             try:

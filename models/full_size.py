@@ -29,27 +29,73 @@ def build_full_size_flux(family: str, device: str, dtype: torch.dtype = torch.bf
     try:
         with torch.device(device):
             transformer = FluxTransformer2DModel(
-                in_channels=64, num_layers=19, num_single_layers=38, attention_head_dim=128, num_attention_heads=24,
-                joint_attention_dim=4096, pooled_projection_dim=768, guidance_embeds=family == "dev", axes_dims_rope=(16, 56, 56),
-            )  # fmt: skip
+                in_channels=64,
+                num_layers=19,
+                num_single_layers=38,
+                attention_head_dim=128,
+                num_attention_heads=24,
+                joint_attention_dim=4096,
+                pooled_projection_dim=768,
+                guidance_embeds=family == "dev",
+                axes_dims_rope=(16, 56, 56),
+            )
             vae = AutoencoderKL(
-                down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
-                block_out_channels=(128, 256, 512, 512), layers_per_block=2, latent_channels=16, norm_num_groups=32,
-                sample_size=1024, scaling_factor=0.3611, shift_factor=0.1159, use_quant_conv=False, use_post_quant_conv=False,
-            )  # fmt: skip
-            clip = CLIPTextModel(CLIPTextConfig(hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
-                                                num_attention_heads=12, vocab_size=49408, projection_dim=768))  # fmt: skip
-            t5 = T5EncoderModel(T5Config(d_model=4096, d_ff=10240, d_kv=64, num_heads=64, num_layers=24, vocab_size=32128,
-                                         feed_forward_proj="gated-gelu", relative_attention_num_buckets=32))  # fmt: skip
+                down_block_types=("DownEncoderBlock2D",) * 4,
+                up_block_types=("UpDecoderBlock2D",) * 4,
+                block_out_channels=(128, 256, 512, 512),
+                layers_per_block=2,
+                latent_channels=16,
+                norm_num_groups=32,
+                sample_size=1024,
+                scaling_factor=0.3611,
+                shift_factor=0.1159,
+                use_quant_conv=False,
+                use_post_quant_conv=False,
+            )
+            clip = CLIPTextModel(
+                CLIPTextConfig(
+                    hidden_size=768,
+                    intermediate_size=3072,
+                    num_hidden_layers=12,
+                    num_attention_heads=12,
+                    vocab_size=49408,
+                    projection_dim=768,
+                )
+            )
+            t5 = T5EncoderModel(
+                T5Config(
+                    d_model=4096,
+                    d_ff=10240,
+                    d_kv=64,
+                    num_heads=64,
+                    num_layers=24,
+                    vocab_size=32128,
+                    feed_forward_proj="gated-gelu",
+                    relative_attention_num_buckets=32,
+                )
+            )
     finally:
         torch.set_default_dtype(previous)
     if family == "dev":
-        scheduler = FlowMatchEulerDiscreteScheduler(shift=3.0, use_dynamic_shifting=True, base_shift=0.5, max_shift=1.15,
-                                                    base_image_seq_len=256, max_image_seq_len=4096)  # fmt: skip
+        scheduler = FlowMatchEulerDiscreteScheduler(
+            shift=3.0,
+            use_dynamic_shifting=True,
+            base_shift=0.5,
+            max_shift=1.15,
+            base_image_seq_len=256,
+            max_image_seq_len=4096,
+        )
     else:
         scheduler = FlowMatchEulerDiscreteScheduler(shift=1.0, use_dynamic_shifting=False)
-    return FluxPipeline(scheduler=scheduler, vae=vae, text_encoder=clip, tokenizer=build_clip_tokenizer(),
-                        text_encoder_2=t5, tokenizer_2=build_t5_tokenizer(), transformer=transformer)  # fmt: skip
+    return FluxPipeline(
+        scheduler=scheduler,
+        vae=vae,
+        text_encoder=clip,
+        tokenizer=build_clip_tokenizer(),
+        text_encoder_2=t5,
+        tokenizer_2=build_t5_tokenizer(),
+        transformer=transformer,
+    )
 
 
 def save_full_size_flux(out_dir: str | Path, family: str = "schnell", device: str = "cuda") -> Path:

@@ -148,11 +148,22 @@ def save_tiny_redux(out_dir: str | Path, seed: int = 0) -> Path:
     from transformers.models.siglip.image_processing_pil_siglip import SiglipImageProcessorPil
 
     torch.manual_seed(seed)
-    encoder = SiglipVisionModel(SiglipVisionConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                                                   num_attention_heads=2, image_size=32, patch_size=8))  # fmt: skip
+    encoder = SiglipVisionModel(
+        SiglipVisionConfig(
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            image_size=32,
+            patch_size=8,
+        )
+    )
     processor = SiglipImageProcessorPil(size={"height": 32, "width": 32})
-    redux = FluxPriorReduxPipeline(image_encoder=encoder, feature_extractor=processor,
-                                   image_embedder=ReduxImageEncoder(redux_dim=16, txt_in_features=TEXT_DIM))  # fmt: skip
+    redux = FluxPriorReduxPipeline(
+        image_encoder=encoder,
+        feature_extractor=processor,
+        image_embedder=ReduxImageEncoder(redux_dim=16, txt_in_features=TEXT_DIM),
+    )
     out = Path(out_dir)
     redux.save_pretrained(out)
     return out

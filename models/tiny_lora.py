@@ -34,8 +34,9 @@ def save_tiny_lora(
             if "lora_B" in name:
                 parameter.copy_(torch.randn(parameter.shape, generator=generator) * scale)
     out = Path(out_file)
-    FluxPipeline.save_lora_weights(out.parent, transformer_lora_layers=get_peft_model_state_dict(transformer),
-                                   weight_name=out.name)  # fmt: skip
+    FluxPipeline.save_lora_weights(
+        out.parent, transformer_lora_layers=get_peft_model_state_dict(transformer), weight_name=out.name
+    )
     return out
 
 

@@ -174,5 +174,12 @@ def configured(worker: DesignWorker, **overrides: Any) -> DesignWorker:
 
 
 def s3_settings(server: SeaweedS3, **extra: Any) -> dict[str, Any]:
-    return {"s3_bucket": "designs", "s3_endpoint_url": server.endpoint, "s3_path_style": True, "s3_region": "us-east-1",
-            "bucket_access_key_id": S3_ACCESS_KEY, "bucket_secret_access_key": S3_SECRET_KEY, **extra}  # fmt: skip
+    return {
+        "s3_bucket": "designs",
+        "s3_endpoint_url": server.endpoint,
+        "s3_path_style": True,
+        "s3_region": "us-east-1",
+        "bucket_access_key_id": S3_ACCESS_KEY,
+        "bucket_secret_access_key": S3_SECRET_KEY,
+        **extra,
+    }

@@ -294,11 +294,21 @@ def test_no_secret_reaches_logs_outputs_or_webhooks(tiny_model, tmp_path, s3_ser
     hf_token = "hf_" + "Q" * 34
     s3 = s3_settings(s3_server)
     env = worker_env(
-        tiny_model, tmp_path / "out", HF_TOKEN=hf_token, WEBHOOK_SECRET=SECRET, WEBHOOK_URL=httpserver.url_for("/hook"),
-        S3_BUCKET=s3["s3_bucket"], S3_ENDPOINT_URL=s3["s3_endpoint_url"], S3_PATH_STYLE="1", S3_REGION="us-east-1",
-        BUCKET_ACCESS_KEY_ID=s3["bucket_access_key_id"], BUCKET_SECRET_ACCESS_KEY=s3["bucket_secret_access_key"],
-        ALLOW_HTTP_URLS="1", ALLOW_PRIVATE_URLS="1", LOG_LEVEL="DEBUG",
-    )  # fmt: skip
+        tiny_model,
+        tmp_path / "out",
+        HF_TOKEN=hf_token,
+        WEBHOOK_SECRET=SECRET,
+        WEBHOOK_URL=httpserver.url_for("/hook"),
+        S3_BUCKET=s3["s3_bucket"],
+        S3_ENDPOINT_URL=s3["s3_endpoint_url"],
+        S3_PATH_STYLE="1",
+        S3_REGION="us-east-1",
+        BUCKET_ACCESS_KEY_ID=s3["bucket_access_key_id"],
+        BUCKET_SECRET_ACCESS_KEY=s3["bucket_secret_access_key"],
+        ALLOW_HTTP_URLS="1",
+        ALLOW_PRIVATE_URLS="1",
+        LOG_LEVEL="DEBUG",
+    )
     server = ApiServer(env, tmp_path / "secrets.log")
     try:
         good = server.runsync(small_job(design_id="secretive", products=["mug"]))

@@ -63,8 +63,11 @@ def test_every_url_serves_the_images_the_job_made(s3_worker, worker):
 def test_keys_carry_the_content_so_a_retry_rewrites_and_another_seed_adds(s3_worker, s3_server):
     first, _ = run_job(s3_worker, delivery_job())
     keys = [item["key"] for item in first["designs"] + first["mockups"]]
-    patterns = [r"shop/delivery/design-0-\w{12}\.png", r"shop/delivery/mockups/mug-0-\w{12}\.jpg",
-                r"shop/delivery/mockups/poster-0-\w{12}\.jpg"]  # fmt: skip
+    patterns = [
+        r"shop/delivery/design-0-\w{12}\.png",
+        r"shop/delivery/mockups/mug-0-\w{12}\.jpg",
+        r"shop/delivery/mockups/poster-0-\w{12}\.jpg",
+    ]
     assert all(re.fullmatch(pattern, key) for pattern, key in zip(patterns, keys, strict=True)), keys
     run_job(s3_worker, delivery_job())
     assert s3_server.keys("designs", "shop/delivery/") == sorted(keys)
@@ -126,10 +129,16 @@ def test_a_jobs_s3config_overrides_the_bucket(s3_worker, s3_server):
 def test_unreachable_s3_is_storage_unavailable_and_a_failed_webhook(worker, httpserver):
     httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
     broken = configured(
-        worker, s3_bucket="designs", s3_endpoint_url="http://127.0.0.1:9", s3_path_style=True, s3_max_attempts=1,
-        bucket_access_key_id=S3_ACCESS_KEY, bucket_secret_access_key=S3_SECRET_KEY,
-        webhook_url=httpserver.url_for("/hook"), webhook_secret=SECRET,
-    )  # fmt: skip
+        worker,
+        s3_bucket="designs",
+        s3_endpoint_url="http://127.0.0.1:9",
+        s3_path_style=True,
+        s3_max_attempts=1,
+        bucket_access_key_id=S3_ACCESS_KEY,
+        bucket_secret_access_key=S3_SECRET_KEY,
+        webhook_url=httpserver.url_for("/hook"),
+        webhook_secret=SECRET,
+    )
     result, _ = run_job(broken, delivery_job())
     assert result["error_code"] == "storage_unavailable"
     assert result["webhook"]["delivered"] is True
@@ -286,8 +295,13 @@ def test_uploads_send_no_checksum_headers_a_store_would_refuse(worker, s3_server
 
     proxy = ChecksumRejectingProxy(s3_server.endpoint)
     try:
-        default_client = boto3.client("s3", endpoint_url=proxy.endpoint, region_name="us-east-1",
-                                      aws_access_key_id=S3_ACCESS_KEY, aws_secret_access_key=S3_SECRET_KEY)  # fmt: skip
+        default_client = boto3.client(
+            "s3",
+            endpoint_url=proxy.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=S3_ACCESS_KEY,
+            aws_secret_access_key=S3_SECRET_KEY,
+        )
         with pytest.raises(Exception, match="InvalidArgument"):  # the proxy does refuse botocore's defaults
             default_client.put_object(Bucket="designs", Key="probe", Body=b"x")
         refused_before = proxy.refused
@@ -302,8 +316,15 @@ def test_uploads_send_no_checksum_headers_a_store_would_refuse(worker, s3_server
 
 def test_the_bucket_can_ride_in_the_endpoint_url(worker, s3_server):
     """RunPod's documentation puts the bucket in BUCKET_ENDPOINT_URL (``https://host/my-bucket``)."""
-    in_url = configured(worker, **{**s3_settings(s3_server), "s3_bucket": None, "s3_path_style": False,
-                                   "s3_endpoint_url": f"{s3_server.endpoint}/designs"})  # fmt: skip
+    in_url = configured(
+        worker,
+        **{
+            **s3_settings(s3_server),
+            "s3_bucket": None,
+            "s3_path_style": False,
+            "s3_endpoint_url": f"{s3_server.endpoint}/designs",
+        },
+    )
     assert in_url.delivery.s3_target is not None and in_url.delivery.s3_target.bucket == "designs"
     result, _ = run_job(in_url, delivery_job(design_id="bucket-in-url", products=[]))
     assert "error" not in result, result

@@ -22,8 +22,13 @@ def kontext_folder(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def paired(tiny_model, kontext_folder, tmp_path_factory):
-    worker = DesignWorker.cold_start(Settings(model_id=str(tiny_model), kontext_model_id=str(kontext_folder),
-                                              output_dir=tmp_path_factory.mktemp("paired-out")))  # fmt: skip
+    worker = DesignWorker.cold_start(
+        Settings(
+            model_id=str(tiny_model),
+            kontext_model_id=str(kontext_folder),
+            output_dir=tmp_path_factory.mktemp("paired-out"),
+        )
+    )
     assert worker.startup_error is None, worker.startup_error
     return worker
 
@@ -44,10 +49,18 @@ def test_kontext_shares_the_text_encoders_tokenizers_and_vae(paired):
 def test_one_t5_in_memory_for_both_pipelines(paired, tiny_model, kontext_folder):
     """Parameters held by the worker: one of each shared module, two transformers."""
     model = paired.model
-    held = {id(p): p.numel() for pipe in model.pipelines.values() for c in pipe.components.values()
-            if hasattr(c, "parameters") for p in c.parameters()}  # fmt: skip
-    text_and_vae = sum(p.numel() for name in ("text_encoder", "text_encoder_2", "vae")
-                       for p in getattr(model.text_to_image, name).parameters())  # fmt: skip
+    held = {
+        id(p): p.numel()
+        for pipe in model.pipelines.values()
+        for c in pipe.components.values()
+        if hasattr(c, "parameters")
+        for p in c.parameters()
+    }
+    text_and_vae = sum(
+        p.numel()
+        for name in ("text_encoder", "text_encoder_2", "vae")
+        for p in getattr(model.text_to_image, name).parameters()
+    )
     transformers = sum(
         p.numel() for pipe in (model.text_to_image, model.kontext) for p in pipe.transformer.parameters()
     )
@@ -82,8 +95,9 @@ def test_without_kontext_photo_jobs_are_image_to_image(worker):
 def test_a_kontext_model_id_that_is_no_kontext_model_stops_the_worker(tiny_model, tmp_path):
     with pytest.raises(ValueError, match=r"is not a FLUX\.1-Kontext model"):
         load_model(Settings(model_id=str(tiny_model), kontext_model_id=str(tiny_model)))
-    unfit = DesignWorker.cold_start(Settings(model_id=str(tiny_model), kontext_model_id=str(tmp_path / "nope"),
-                                             output_dir=tmp_path))  # fmt: skip
+    unfit = DesignWorker.cold_start(
+        Settings(model_id=str(tiny_model), kontext_model_id=str(tmp_path / "nope"), output_dir=tmp_path)
+    )
     with pytest.raises(RuntimeError, match="names a local folder"):
         unfit.fitness_check()
 
@@ -106,8 +120,9 @@ def with_redux(tiny_model, tmp_path_factory):
     from models.tiny import save_tiny_redux
 
     redux = save_tiny_redux(tmp_path_factory.mktemp("models") / "tiny-redux")
-    worker = DesignWorker.cold_start(Settings(model_id=str(tiny_model), redux_model_id=str(redux),
-                                              output_dir=tmp_path_factory.mktemp("redux-out")))  # fmt: skip
+    worker = DesignWorker.cold_start(
+        Settings(model_id=str(tiny_model), redux_model_id=str(redux), output_dir=tmp_path_factory.mktemp("redux-out"))
+    )
     assert worker.startup_error is None, worker.startup_error
     return worker
 

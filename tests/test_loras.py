@@ -41,8 +41,10 @@ def job(style: str, design_id: str) -> dict:
 
 
 def plain_inked_plain(worker: DesignWorker, tag: str) -> tuple[bytes, bytes, bytes]:
-    return tuple(design_pixels(run_job(worker, job(style, f"{tag}-{i}-{style}"))[0])
-                 for i, style in enumerate(("plain", "inked", "plain")))  # fmt: skip
+    return tuple(
+        design_pixels(run_job(worker, job(style, f"{tag}-{i}-{style}"))[0])
+        for i, style in enumerate(("plain", "inked", "plain"))
+    )
 
 
 def test_a_lora_style_changes_the_output_and_does_not_leak_into_the_next_job(
@@ -61,8 +63,11 @@ def test_a_lora_style_changes_the_output_and_does_not_leak_into_the_next_job(
 def test_under_compile_styles_swap_loras_without_recompiling(tiny_model, styles_dir, tmp_path):
     from torch._dynamo.utils import counters
 
-    worker = DesignWorker.cold_start(Settings(model_id=str(tiny_model), styles_dir=styles_dir, output_dir=tmp_path,
-                                              compile=True, warmup_sizes="256x256"))  # fmt: skip
+    worker = DesignWorker.cold_start(
+        Settings(
+            model_id=str(tiny_model), styles_dir=styles_dir, output_dir=tmp_path, compile=True, warmup_sizes="256x256"
+        )
+    )
     assert worker.startup_error is None, worker.startup_error
     compiled = counters["stats"]["unique_graphs"]
     before, inked, after = plain_inked_plain(worker, "hotswap")
@@ -79,8 +84,9 @@ def test_a_lora_that_does_not_load_stops_the_worker_naming_its_style(tiny_model,
 
 
 def test_fused_qkv_is_refused_under_a_lora(tiny_model, styles_dir, tmp_path):
-    unfit = DesignWorker.cold_start(Settings(model_id=str(tiny_model), styles_dir=styles_dir, output_dir=tmp_path,
-                                             fuse_qkv=True))  # fmt: skip
+    unfit = DesignWorker.cold_start(
+        Settings(model_id=str(tiny_model), styles_dir=styles_dir, output_dir=tmp_path, fuse_qkv=True)
+    )
     with pytest.raises(RuntimeError, match="FUSE_QKV=1 would silently drop"):
         unfit.fitness_check()
 

@@ -348,8 +348,15 @@ def test_fabric_placement_follows_the_displacement(tmp_path):
         assert math.dist(position, target) > 2.0  # the displacement did move it
 
 
-CYLINDER = {"kind": "cylinder", "axis_x": 800.0, "radius": 300.0, "top": 400.0, "bottom": 800.0, "arc_degrees": 150.0,
-            "ellipse": 50.0}  # fmt: skip
+CYLINDER = {
+    "kind": "cylinder",
+    "axis_x": 800.0,
+    "radius": 300.0,
+    "top": 400.0,
+    "bottom": 800.0,
+    "arc_degrees": 150.0,
+    "ellipse": 50.0,
+}
 
 
 def test_cylinder_placement_wraps_the_visible_arc(tmp_path):

@@ -113,8 +113,14 @@ def test_the_image_fetch_has_an_overall_limit_of_its_own(worker):
 def test_a_slow_webhook_receiver_is_cut_off_and_the_job_still_completes(worker):
     drip = SlowDripServer()
     try:
-        hooked = configured(worker, webhook_url=f"http://127.0.0.1:{drip.port}/hook", webhook_secret=SECRET,
-                            webhook_timeout_s=1, webhook_max_attempts=2, webhook_max_seconds=30)  # fmt: skip
+        hooked = configured(
+            worker,
+            webhook_url=f"http://127.0.0.1:{drip.port}/hook",
+            webhook_secret=SECRET,
+            webhook_timeout_s=1,
+            webhook_max_attempts=2,
+            webhook_max_seconds=30,
+        )
         result, _ = run_job(hooked, small_job(products=[]))
     finally:
         drip.stop()
@@ -127,8 +133,9 @@ def test_a_slow_s3_peer_ends_the_job_at_its_deadline(worker, s3_server):
     proxy = DelayingProxy(int(s3_server.endpoint.rsplit(":", 1)[1]), delay_s=600)
     try:
         # 30 s: time enough for the stages before the upload on a busy CI machine; the peer holds out for 600.
-        slow = configured(worker, **s3_settings(s3_server, s3_endpoint_url=f"http://127.0.0.1:{proxy.port}"),
-                          job_timeout_s=30)  # fmt: skip
+        slow = configured(
+            worker, **s3_settings(s3_server, s3_endpoint_url=f"http://127.0.0.1:{proxy.port}"), job_timeout_s=30
+        )
         started = time.monotonic()
         result, _ = run_job(slow, small_job(design_id="slow-s3", products=["mug"]))
         elapsed = time.monotonic() - started
@@ -146,8 +153,12 @@ def test_webhook_redirects_are_not_followed(worker, httpserver):
     httpserver.expect_request("/elsewhere").respond_with_data("ok")
     hooked = configured(worker, webhook_url=httpserver.url_for("/hook"), webhook_secret=SECRET)
     result, _ = run_job(hooked, small_job(products=[]))
-    assert result["webhook"] == {"delivered": False, "attempts": 1, "last_status": 307,
-                                 "reason": "redirect (HTTP 307) not followed"}  # fmt: skip
+    assert result["webhook"] == {
+        "delivered": False,
+        "attempts": 1,
+        "last_status": 307,
+        "reason": "redirect (HTTP 307) not followed",
+    }
     assert [request.path for request, _ in httpserver.log] == ["/hook"]
 
 
@@ -200,8 +211,13 @@ def test_the_allow_list_decides_before_any_dns(worker):
 
 
 def test_an_allowed_host_that_does_not_resolve_yet_leaves_the_job_completed(worker):
-    hooked = configured(worker, webhook_secret=SECRET, webhook_allowed_hosts="hooks.invalid",
-                        webhook_max_attempts=2, webhook_max_seconds=10)  # fmt: skip
+    hooked = configured(
+        worker,
+        webhook_secret=SECRET,
+        webhook_allowed_hosts="hooks.invalid",
+        webhook_max_attempts=2,
+        webhook_max_seconds=10,
+    )
     result, _ = run_job(hooked, small_job(products=[], webhook_url="https://hooks.invalid/hook"))
     assert "error" not in result and result["designs"]
     assert result["webhook"]["delivered"] is False and result["webhook"]["attempts"] == 2
@@ -212,8 +228,13 @@ def test_progress_webhooks_during_a_slow_upload_leave_the_job_completed(worker, 
     httpserver.expect_request("/hook").respond_with_data("ok")
     proxy = DelayingProxy(int(s3_server.endpoint.rsplit(":", 1)[1]), delay_s=1.5)
     try:
-        slow = configured(worker, **s3_settings(s3_server, s3_endpoint_url=f"http://127.0.0.1:{proxy.port}"),
-                          webhook_url=httpserver.url_for("/hook"), webhook_secret=SECRET, webhook_progress=True)  # fmt: skip
+        slow = configured(
+            worker,
+            **s3_settings(s3_server, s3_endpoint_url=f"http://127.0.0.1:{proxy.port}"),
+            webhook_url=httpserver.url_for("/hook"),
+            webhook_secret=SECRET,
+            webhook_progress=True,
+        )
         result, _ = run_job(slow, small_job(design_id="slow-progress", products=["mug"]))
     finally:
         proxy.stop()
@@ -259,26 +280,43 @@ def test_a_failed_upload_still_reports_what_was_stored(worker, tmp_path):
     ],
 )
 def test_a_jobs_s3_endpoint_follows_the_url_rules(worker, endpoint, message):
-    job = {"id": "s3-rules", "input": small_job(products=[]),
-           "s3Config": {"bucketName": "b", "endpointUrl": endpoint, "accessId": "AKIDJOB12345", "accessSecret": "x" * 20}}  # fmt: skip
+    job = {
+        "id": "s3-rules",
+        "input": small_job(products=[]),
+        "s3Config": {"bucketName": "b", "endpointUrl": endpoint, "accessId": "AKIDJOB12345", "accessSecret": "x" * 20},
+    }
     result = worker.run(job, lambda _: None)
     assert result["error_code"] == "invalid_input" and message in result["error"], result
 
 
 def test_a_private_s3_endpoint_is_refused_in_production(worker, s3_server):
     strict = configured(worker, allow_private_urls=False)
-    job = {"id": "s3-private", "input": small_job(products=[]),
-           "s3Config": {"bucketName": "designs", "endpointUrl": s3_server.endpoint, "accessId": S3_ACCESS_KEY,
-                        "accessSecret": S3_SECRET_KEY}}  # fmt: skip
+    job = {
+        "id": "s3-private",
+        "input": small_job(products=[]),
+        "s3Config": {
+            "bucketName": "designs",
+            "endpointUrl": s3_server.endpoint,
+            "accessId": S3_ACCESS_KEY,
+            "accessSecret": S3_SECRET_KEY,
+        },
+    }
     result = strict.run(job, lambda _: None)
     assert result["error_code"] == "invalid_input" and "private" in result["error"], result
 
 
 def test_job_credentials_are_redacted_during_the_job_and_forgotten_after(worker, s3_server):
     secret = "job-secret-" + "k" * 20
-    job = {"id": "creds", "input": small_job(products=[]),
-           "s3Config": {"bucketName": "designs", "endpointUrl": s3_server.endpoint, "accessId": S3_ACCESS_KEY,
-                        "accessSecret": secret}}  # fmt: skip
+    job = {
+        "id": "creds",
+        "input": small_job(products=[]),
+        "s3Config": {
+            "bucketName": "designs",
+            "endpointUrl": s3_server.endpoint,
+            "accessId": S3_ACCESS_KEY,
+            "accessSecret": secret,
+        },
+    }
     seen = []
     worker.run(job, lambda _: seen.append(redact(f"the secret is {secret}")))
     assert seen and all(secret not in line for line in seen)
@@ -353,11 +391,25 @@ def test_a_16_bit_6000px_png_decodes_without_a_memory_spike(tmp_path):
 
 def test_a_local_test_run_prints_no_presigned_url(tiny_model, tmp_path, s3_server):
     s3 = s3_settings(s3_server)
-    env = worker_env(tiny_model, tmp_path, S3_BUCKET="designs", S3_ENDPOINT_URL=s3["s3_endpoint_url"], S3_PATH_STYLE="1",
-                     S3_REGION="us-east-1", BUCKET_ACCESS_KEY_ID=S3_ACCESS_KEY, BUCKET_SECRET_ACCESS_KEY=S3_SECRET_KEY)  # fmt: skip
+    env = worker_env(
+        tiny_model,
+        tmp_path,
+        S3_BUCKET="designs",
+        S3_ENDPOINT_URL=s3["s3_endpoint_url"],
+        S3_PATH_STYLE="1",
+        S3_REGION="us-east-1",
+        BUCKET_ACCESS_KEY_ID=S3_ACCESS_KEY,
+        BUCKET_SECRET_ACCESS_KEY=S3_SECRET_KEY,
+    )
     job = {"input": small_job(design_id="local-s3", products=["mug"])}
-    completed = subprocess.run([sys.executable, "handler.py", "--test_input", json.dumps(job)], cwd=ROOT, env=env,
-                               capture_output=True, text=True, timeout=300)  # fmt: skip
+    completed = subprocess.run(
+        [sys.executable, "handler.py", "--test_input", json.dumps(job)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     output = completed.stdout + completed.stderr
     assert completed.returncode == 0, output[-3000:]
     assert "X-Amz-Signature" not in output and "X-Amz-Credential" not in output

@@ -188,9 +188,13 @@ def test_a_blocked_term_in_the_style_template_is_caught_in_the_rendered_prompt(w
 
 def prompt_screen(worker, models, tmp_path, threshold, **extra) -> DesignWorker:
     return screened(
-        worker, output_dir=tmp_path, prompt_safety_model=str(models["prompt"]),
-        prompt_safety_labels="toxic,obscene,identity_hate", prompt_safety_threshold=threshold, **extra,
-    )  # fmt: skip
+        worker,
+        output_dir=tmp_path,
+        prompt_safety_model=str(models["prompt"]),
+        prompt_safety_labels="toxic,obscene,identity_hate",
+        prompt_safety_threshold=threshold,
+        **extra,
+    )
 
 
 def test_the_prompt_classifier_refuses_above_its_threshold_before_generation(worker, safety_models, tmp_path):
@@ -236,9 +240,13 @@ def test_a_refused_design_stores_nothing_in_the_bucket_and_sends_design_failed(
 ):
     httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
     strict = image_screen(
-        worker, safety_models, 0.0, webhook_url=httpserver.url_for("/hook"), webhook_secret=SECRET,
+        worker,
+        safety_models,
+        0.0,
+        webhook_url=httpserver.url_for("/hook"),
+        webhook_secret=SECRET,
         **s3_settings(s3_server, s3_prefix="safety"),
-    )  # fmt: skip
+    )
     job = small_job(design_id="refused-design", num_designs=2, products=["mug"])
     result, updates = run_job(strict, job)
     assert result["error_code"] == "content_refused"
@@ -269,10 +277,14 @@ def test_the_image_classifier_runs_in_the_workers_dtype_on_its_device(worker, sa
 PROCESSORS = {
     "vit-exact-size-bilinear": {"size": {"height": 64, "width": 48}},
     "clip-shortest-edge-centre-crop-bicubic": {
-        "size": {"shortest_edge": 40}, "crop_size": {"height": 32, "width": 32}, "do_center_crop": True,
-        "resample": 3, "image_mean": [0.48145466, 0.4578275, 0.40821073], "image_std": [0.26862954, 0.26130258, 0.27577711],
+        "size": {"shortest_edge": 40},
+        "crop_size": {"height": 32, "width": 32},
+        "do_center_crop": True,
+        "resample": 3,
+        "image_mean": [0.48145466, 0.4578275, 0.40821073],
+        "image_std": [0.26862954, 0.26130258, 0.27577711],
     },
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("overrides", PROCESSORS.values(), ids=PROCESSORS.keys())

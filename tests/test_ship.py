@@ -103,7 +103,9 @@ def request_errors(method: str, url: str, body: dict | None) -> list[str]:
         return [] if body is None else [f"{method} {template} takes no body"]
     if body is None:
         return [f"{method} {template} needs a body"]
-    return schema_errors(pointer("paths", template, method.lower(), "requestBody", "content", "application/json", "schema"), body)  # fmt: skip
+    return schema_errors(
+        pointer("paths", template, method.lower(), "requestBody", "content", "application/json", "schema"), body
+    )
 
 
 def documented_answer(method: str, template: str, status: str) -> dict:
@@ -156,12 +158,39 @@ def dry_run_bodies(*args: str, **env_vars: str) -> dict[str, dict]:
 def test_help_documents_every_option_variable_and_licence():
     result = deploy("--help")
     assert result.returncode == 0
-    for word in ("--image", "--name", "--gpu-pools", "--workers-min", "--workers-max", "--idle-timeout", "--flashboot",
-                 "PRIORITY_FLASHBOOT", "--execution-timeout", "JOB_TIMEOUT_S", "--min-cuda", "--disk",
-                 "--network-volume", "--env", "--secret", "--accept-model-license", "--skip-build", "--dry-run",
-                 "RUNPOD_API_KEY", "IMAGE", "HF_TOKEN", "COMPILE=1", "ATTENTION_BACKEND=_native_cudnn",
-                 "WARMUP_SIZES=1024x1024", "/runpod-volume/compile-cache", "compiles", "QUANTIZE=fp8",
-                 "FLUX.1-schnell", "Apache-2.0", "FLUX.1-Kontext-dev", "Non-Commercial"):  # fmt: skip
+    for word in (
+        "--image",
+        "--name",
+        "--gpu-pools",
+        "--workers-min",
+        "--workers-max",
+        "--idle-timeout",
+        "--flashboot",
+        "PRIORITY_FLASHBOOT",
+        "--execution-timeout",
+        "JOB_TIMEOUT_S",
+        "--min-cuda",
+        "--disk",
+        "--network-volume",
+        "--env",
+        "--secret",
+        "--accept-model-license",
+        "--skip-build",
+        "--dry-run",
+        "RUNPOD_API_KEY",
+        "IMAGE",
+        "HF_TOKEN",
+        "COMPILE=1",
+        "ATTENTION_BACKEND=_native_cudnn",
+        "WARMUP_SIZES=1024x1024",
+        "/runpod-volume/compile-cache",
+        "compiles",
+        "QUANTIZE=fp8",
+        "FLUX.1-schnell",
+        "Apache-2.0",
+        "FLUX.1-Kontext-dev",
+        "Non-Commercial",
+    ):
         assert word in result.stdout, word
     assert "flash-attn" not in result.stdout and "=flash " not in result.stdout
 
@@ -182,9 +211,13 @@ def test_every_request_of_a_dry_run_is_one_runpods_published_schema_accepts(args
     assert result.returncode == 0, result.stderr
     requests = api_requests(result.stderr)
     assert [(method, urlsplit(url).path) for method, url, _ in requests] == [
-        ("GET", "/v2/templates"), ("POST", "/v2/templates"), ("PATCH", "/v2/templates/<template-id>"),
-        ("GET", "/v2/serverless"), ("POST", "/v2/serverless"), ("PATCH", "/v2/serverless/<endpoint-id>"),
-    ]  # fmt: skip
+        ("GET", "/v2/templates"),
+        ("POST", "/v2/templates"),
+        ("PATCH", "/v2/templates/<template-id>"),
+        ("GET", "/v2/serverless"),
+        ("POST", "/v2/serverless"),
+        ("PATCH", "/v2/serverless/<endpoint-id>"),
+    ]
     for method, url, body in requests:
         assert request_errors(method, url, body) == [], f"{method} {url}"
     for _, _, body in requests[4:]:
@@ -194,9 +227,16 @@ def test_every_request_of_a_dry_run_is_one_runpods_published_schema_accepts(args
 
 def test_the_schema_refuses_the_bodies_first_contact_found_wrong():
     """The endpoint body the first deploy.sh sent: flashboot "ON", and a `type` in the update."""
-    old = {"name": "pet-merch-worker", "templateId": "tpl1", "type": "QUEUE", "gpu": {"pools": ["AMPERE_80"], "count": 1},
-           "workers": {"min": 0, "max": 3, "idleTimeout": 5}, "scaling": {"type": "QUEUE_DELAY", "queueDelay": 4},
-           "timeout": 600000, "flashboot": "ON"}  # fmt: skip
+    old = {
+        "name": "pet-merch-worker",
+        "templateId": "tpl1",
+        "type": "QUEUE",
+        "gpu": {"pools": ["AMPERE_80"], "count": 1},
+        "workers": {"min": 0, "max": 3, "idleTimeout": 5},
+        "scaling": {"type": "QUEUE_DELAY", "queueDelay": 4},
+        "timeout": 600000,
+        "flashboot": "ON",
+    }
     url = "https://api.runpod.io/v2/serverless"
     assert any("'ON' is not one of" in error for error in request_errors("POST", url, old))
     update = request_errors("PATCH", url + "/ep1", old | {"flashboot": "FLASHBOOT"})
@@ -205,10 +245,26 @@ def test_the_schema_refuses_the_bodies_first_contact_found_wrong():
 
 def test_dry_run_prints_the_build_and_the_settings_in_every_body():
     result = deploy(
-        "--dry-run", "--image", IMAGE, "--workers-min", "1", "--workers-max", "4", "--idle-timeout", "9",
-        "--flashboot", "PRIORITY_FLASHBOOT", "--network-volume", "vol123",
-        "--env", "S3_BUCKET=designs", "--env", "WARMUP_SIZES=768x1024", "--secret", "WEBHOOK_SECRET=webhook_secret",
-    )  # fmt: skip
+        "--dry-run",
+        "--image",
+        IMAGE,
+        "--workers-min",
+        "1",
+        "--workers-max",
+        "4",
+        "--idle-timeout",
+        "9",
+        "--flashboot",
+        "PRIORITY_FLASHBOOT",
+        "--network-volume",
+        "vol123",
+        "--env",
+        "S3_BUCKET=designs",
+        "--env",
+        "WARMUP_SIZES=768x1024",
+        "--secret",
+        "WEBHOOK_SECRET=webhook_secret",
+    )
     assert result.returncode == 0, result.stderr
     output = result.stdout + result.stderr
     assert f"+ buildah build --isolation chroot --platform linux/amd64 --tag {IMAGE} ." in output
@@ -217,10 +273,14 @@ def test_dry_run_prints_the_build_and_the_settings_in_every_body():
     assert template == template_update
     assert (template["image"], template["serverless"]) == (IMAGE, True)
     assert template["env"] == {
-        "COMPILE": "1", "ATTENTION_BACKEND": "_native_cudnn", "WARMUP_SIZES": "768x1024",  # --env wins
-        "COMPILE_CACHE_DIR": "/runpod-volume/compile-cache", "S3_BUCKET": "designs",
-        "WEBHOOK_SECRET": "{{ RUNPOD_SECRET_webhook_secret }}", "MODEL_LICENSE": deploy_bodies.SCHNELL_LICENSE,
-    }  # fmt: skip
+        "COMPILE": "1",
+        "ATTENTION_BACKEND": "_native_cudnn",
+        "WARMUP_SIZES": "768x1024",  # --env wins
+        "COMPILE_CACHE_DIR": "/runpod-volume/compile-cache",
+        "S3_BUCKET": "designs",
+        "WEBHOOK_SECRET": "{{ RUNPOD_SECRET_webhook_secret }}",
+        "MODEL_LICENSE": deploy_bodies.SCHNELL_LICENSE,
+    }
     assert endpoint["type"] == "QUEUE" and "type" not in endpoint_update
     for body in (endpoint, endpoint_update):
         assert body["templateId"] == "<template-id>"
@@ -376,8 +436,10 @@ def deploy_against(
         "RUNPOD_API_URL": httpserver.url_for("/v2"),
     }
     result = run("bash", "deploy.sh", "--skip-build", "--image", "ghcr.io/acme/w:2", env=env)
-    calls = [(request.method, request.path, request.get_json(silent=True), request.headers.get("Authorization"))
-             for request, _ in httpserver.log]  # fmt: skip
+    calls = [
+        (request.method, request.path, request.get_json(silent=True), request.headers.get("Authorization"))
+        for request, _ in httpserver.log
+    ]
     for method, path, body, _ in calls:
         assert request_errors(method, httpserver.url_for(path), body) == [], f"{method} {path}"
     return result, calls
@@ -387,8 +449,11 @@ def test_first_deploy_creates_and_binds_the_endpoint_to_the_new_template(httpser
     result, calls = deploy_against(httpserver, existing=False)
     assert result.returncode == 0, result.stderr
     assert [(method, path) for method, path, _, _ in calls] == [
-        ("GET", "/v2/templates"), ("POST", "/v2/templates"), ("GET", "/v2/serverless"), ("POST", "/v2/serverless"),
-    ]  # fmt: skip
+        ("GET", "/v2/templates"),
+        ("POST", "/v2/templates"),
+        ("GET", "/v2/serverless"),
+        ("POST", "/v2/serverless"),
+    ]
     new_template = documented_answer("post", "/v2/templates", "201")["id"]
     new_endpoint = documented_answer("post", "/v2/serverless", "201")["id"]
     assert calls[3][2]["templateId"] == new_template
@@ -401,8 +466,11 @@ def test_a_rerun_updates_in_place(httpserver):
     result, calls = deploy_against(httpserver, existing=True)
     assert result.returncode == 0, result.stderr
     assert [(method, path) for method, path, _, _ in calls] == [
-        ("GET", "/v2/templates"), ("PATCH", "/v2/templates/tpl1"), ("GET", "/v2/serverless"), ("PATCH", "/v2/serverless/ep1"),
-    ]  # fmt: skip
+        ("GET", "/v2/templates"),
+        ("PATCH", "/v2/templates/tpl1"),
+        ("GET", "/v2/serverless"),
+        ("PATCH", "/v2/serverless/ep1"),
+    ]
     assert calls[1][2]["image"] == "ghcr.io/acme/w:2"
     assert calls[3][2]["templateId"] == "tpl1"
 
@@ -419,11 +487,27 @@ def test_a_refused_request_stops_the_deploy_with_runpods_error(httpserver):
 
 # Serverless GPU pools and types with their memory, from RunPod's "GPU types" reference
 # (docs.runpod.io/references/gpu-types). FLUX.1 in bf16 needs about 35 GB.
-POOL_MEMORY_GB = {"AMPERE_16": 16, "AMPERE_24": 24, "ADA_24": 24, "AMPERE_48": 48, "ADA_48_PRO": 48, "AMPERE_80": 80,
-                  "ADA_80_PRO": 80, "HOPPER_141": 141}  # fmt: skip
-GPU_TYPE_MEMORY_GB = {"NVIDIA A40": 48, "NVIDIA RTX A6000": 48, "NVIDIA L40": 48, "NVIDIA L40S": 48,
-                      "NVIDIA RTX 6000 Ada Generation": 48, "NVIDIA A100 80GB PCIe": 80, "NVIDIA A100-SXM4-80GB": 80,
-                      "NVIDIA H100 80GB HBM3": 80, "NVIDIA H200": 141}  # fmt: skip
+POOL_MEMORY_GB = {
+    "AMPERE_16": 16,
+    "AMPERE_24": 24,
+    "ADA_24": 24,
+    "AMPERE_48": 48,
+    "ADA_48_PRO": 48,
+    "AMPERE_80": 80,
+    "ADA_80_PRO": 80,
+    "HOPPER_141": 141,
+}
+GPU_TYPE_MEMORY_GB = {
+    "NVIDIA A40": 48,
+    "NVIDIA RTX A6000": 48,
+    "NVIDIA L40": 48,
+    "NVIDIA L40S": 48,
+    "NVIDIA RTX 6000 Ada Generation": 48,
+    "NVIDIA A100 80GB PCIe": 80,
+    "NVIDIA A100-SXM4-80GB": 80,
+    "NVIDIA H100 80GB HBM3": 80,
+    "NVIDIA H200": 141,
+}
 FLUX_BF16_GB = 35
 
 
@@ -468,7 +552,10 @@ def test_hub_listing_has_what_runpods_publishing_guide_requires():
 def test_hub_and_its_test_run_on_drivers_that_can_run_the_image():
     base = re.search(r"^ARG BASE_IMAGE=nvidia/cuda:(\d+)\.(\d+)", (ROOT / "Dockerfile").read_text(), re.MULTILINE)
     floor = tuple(map(int, base.groups()))
-    for versions in (hub_file("hub.json")["config"]["allowedCudaVersions"], hub_file("tests.json")["config"]["allowedCudaVersions"]):  # fmt: skip
+    for versions in (
+        hub_file("hub.json")["config"]["allowedCudaVersions"],
+        hub_file("tests.json")["config"]["allowedCudaVersions"],
+    ):
         assert versions and all(tuple(map(int, version.split("."))) >= floor for version in versions)
 
 

@@ -115,8 +115,12 @@ def cold_start_counters(model_dir, cache_dir, inductor_dir) -> dict:
     env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(inductor_dir)}
     completed = subprocess.run(
         [sys.executable, "-c", COLD_START, str(model_dir), str(cache_dir)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600, env=env,
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
     assert completed.returncode == 0, completed.stderr[-3000:]
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
@@ -138,8 +142,12 @@ def test_no_recompile_after_warm_up(tiny_model):
     model = load_model(Settings(model_id=str(tiny_model), compile=True, warmup_sizes="256x256"))
     compiled = counters["stats"]["unique_graphs"]
     photo = Image.new("RGB", (256, 256), (200, 120, 40))
-    for plan in (PLAN, GenerationPlan("a cat", 256, 256, 2, 0.0, [4], photo=photo),
-                 GenerationPlan("a dog", 320, 256, 2, 0.0, [5]), GenerationPlan("a dog", 512, 384, 3, 0.0, [6, 7])):  # fmt: skip
+    for plan in (
+        PLAN,
+        GenerationPlan("a cat", 256, 256, 2, 0.0, [4], photo=photo),
+        GenerationPlan("a dog", 320, 256, 2, 0.0, [5]),
+        GenerationPlan("a dog", 512, 384, 3, 0.0, [6, 7]),
+    ):
         generate_designs(model, plan)
     assert counters["stats"]["unique_graphs"] == compiled
 

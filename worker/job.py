@@ -95,8 +95,9 @@ class DesignWorker:
         """One job; its id is on every log line, and its own credentials are kept out of them."""
         s3_config = job.get("s3Config") if isinstance(job.get("s3Config"), dict) else {}
         with bind_job(job.get("id")), job_secrets(s3_config.get("accessId"), s3_config.get("accessSecret")):
-            return self.run_stages(job, JobProgress(progress_sink, self.settings.progress_interval_s,
-                                                    self.settings.job_timeout_s))  # fmt: skip
+            return self.run_stages(
+                job, JobProgress(progress_sink, self.settings.progress_interval_s, self.settings.job_timeout_s)
+            )
 
     def run_stages(self, job: dict[str, Any], progress: JobProgress) -> dict[str, Any]:
         """The recipe. A failure is reported with what was stored before it, and the worker stays up."""
@@ -104,26 +105,26 @@ class DesignWorker:
         try:
             model = self.loaded_model()
             with progress.stage("validate"):
-                request = parse_job_input(job.get("input"), list(self.styles), product_colors(self.templates),
-                                          self.settings.max_output_pixels)  # fmt: skip
-                webhook = self.delivery.webhook_for(job, request)
+                request = parse_job_input(
+                    job.get("input"), list(self.styles), self.products, self.settings.max_output_pixels
+                )
+                webhook = self.delivery.webhook_for(job, request, progress)
                 storage = self.delivery.storage_for(job)
                 style = self.styles[request.style]
                 plan = plan_generation(request, style, model)
                 check_prompt(self.screen, request.prompt, plan.prompt)
-            if webhook is not None and self.settings.webhook_progress:
-                progress.add_sink(webhook.progress)
             with progress.stage("load_input"):
                 if request.image:
-                    plan = plan.with_photo(load_photo(request.image, request.width, request.height, self.settings,
-                                                      progress.deadline))  # fmt: skip
+                    photo = load_photo(request.image, request.width, request.height, self.settings, progress.deadline)
+                    plan = plan.with_photo(photo)
             with progress.stage("generate"):
                 fault = self.faults.next_fault()
                 designs = with_fault(fault, lambda: generate_designs(model, plan, on_step=progress.step))
                 check_designs(designs)
             with progress.stage("style"):
-                styled = stylize(designs, style, plan.seeds, request.transparent_background, request.print_size,
-                                 self.finishing)  # fmt: skip
+                styled = stylize(
+                    designs, style, plan.seeds, request.transparent_background, request.print_size, self.finishing
+                )
                 screen_designs(self.screen, styled.images)
             with progress.stage("mockups"):
                 products = mockup_requests(self.templates, request.products, request.colors)
@@ -139,9 +140,13 @@ class DesignWorker:
         result = job_result(request, plan.seeds[0], stored, model.describe())
         with progress.stage("webhook", enforce_deadline=False):
             if webhook is not None:
-                result["webhook"] = webhook.completed({**result, "timings_ms": progress.timings()},
-                                                      progress.remaining_s())  # fmt: skip
+                result["webhook"] = webhook.completed(result, progress)
         return {**result, "timings_ms": progress.timings()}
+
+    @property
+    def products(self) -> dict[str, list[str]]:
+        """Each product and its colour variants, as the job contract validates them."""
+        return product_colors(self.templates)
 
     def loaded_model(self) -> LoadedModel:
         if self.model is None:
@@ -161,5 +166,5 @@ class DesignWorker:
         if request is None:
             webhook = self.delivery.webhook_for(job, None)
         if webhook is not None:
-            response["webhook"] = webhook.failed(response, progress.remaining_s())
+            response["webhook"] = webhook.failed(response, progress)
         return response

@@ -59,8 +59,14 @@ class StoredOutput:
 
     def result_entry(self) -> dict[str, Any]:
         height, width = self.output.pixels.shape[:2]
-        return {**self.output.describes, "key": self.stored.key, "url": self.stored.url,
-                "width": width, "height": height, "bytes": self.size_bytes}  # fmt: skip
+        return {
+            **self.output.describes,
+            "key": self.stored.key,
+            "url": self.stored.url,
+            "width": width,
+            "height": height,
+            "bytes": self.size_bytes,
+        }
 
 
 def job_outputs(
@@ -85,11 +91,15 @@ def job_outputs(
             fmt="png",
             dpi=PRINT_DPI if request.print_size else None,
             metadata=metadata(i),
-            describes={"index": i, "seed": seeds[i], "pipeline": plan.pipeline,
-                       "background": styled.backgrounds[i].as_dict()},
+            describes={
+                "index": i,
+                "seed": seeds[i],
+                "pipeline": plan.pipeline,
+                "background": styled.backgrounds[i].as_dict(),
+            },
         )
         for i, pixels in enumerate(to_host_pixels(styled.images))
-    ]  # fmt: skip
+    ]
     return designs + [
         ImageOutput(
             kind="mockup",

@@ -22,6 +22,7 @@ from worker.delivery.storage import S3Target, Storage, storage_for
 from worker.delivery.webhooks import JobWebhook
 from worker.errors import invalid_input
 from worker.outbound.urls import OutboundURL, URLRejected, parse_outbound
+from worker.progress import JobProgress
 from worker.runtime.config import Settings
 from worker.schema import JobInput
 
@@ -61,15 +62,23 @@ class DeliveryRoutes:
             return self.storage
         return storage_for(S3Target.from_job(job["s3Config"], self.s3_target, self.settings), self.settings)
 
-    def webhook_for(self, job: dict[str, Any], request: JobInput | None) -> JobWebhook | None:
+    def webhook_for(
+        self, job: dict[str, Any], request: JobInput | None, progress: JobProgress | None = None
+    ) -> JobWebhook | None:
         """The job's own ``webhook_url`` (a refused one is ``invalid_input``), else ``WEBHOOK_URL``; None when
-        there is neither. A job that did not validate (``request`` None) reports to ``WEBHOOK_URL`` only."""
+        there is neither. A job that did not validate (``request`` None) reports to ``WEBHOOK_URL`` only.
+
+        With ``WEBHOOK_PROGRESS=1`` the webhook also follows ``progress`` (``design.progress`` events).
+        """
         own_url = request.webhook_url if request is not None else None
         target = job_target(own_url, self.settings) if own_url else self.default_webhook
         if target is None:
             return None
         identity = {"design_id": request.design_id if request is not None else None, "job_id": job.get("id")}
-        return JobWebhook(target, self.signer, self.settings, identity)
+        webhook = JobWebhook(target, self.signer, self.settings, identity)
+        if progress is not None and self.settings.webhook_progress:
+            progress.add_sink(webhook.progress)
+        return webhook
 
 
 def webhook_signer(settings: Settings) -> Webhook | None:

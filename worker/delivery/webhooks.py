@@ -27,13 +27,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from standardwebhooks import Webhook
 
 from worker.outbound.urls import Deadline, OutboundURL, TransferFailed, URLRejected, exchange, resolve
 from worker.runtime.config import Settings
+
+if TYPE_CHECKING:
+    from worker.progress import JobProgress
 
 log = logging.getLogger(__name__)
 
@@ -151,22 +154,23 @@ class JobWebhook:
 
     # --- the final event ---
 
-    def completed(self, result: dict[str, Any], job_remaining_s: float) -> dict[str, Any]:
-        """``design.completed``: the job's result, presigned URLs left out; the delivery report."""
-        return self._final("design.completed", without_signed_urls(result), job_remaining_s)
+    def completed(self, result: dict[str, Any], progress: JobProgress) -> dict[str, Any]:
+        """``design.completed``: the job's result with its timings so far, presigned URLs left out."""
+        event = without_signed_urls({**result, "timings_ms": progress.timings()})
+        return self._final("design.completed", event, progress)
 
-    def failed(self, response: dict[str, Any], job_remaining_s: float) -> dict[str, Any]:
+    def failed(self, response: dict[str, Any], progress: JobProgress) -> dict[str, Any]:
         """``design.failed``: the error, its code, and what was stored before it (presigned URLs left out)."""
         event = {"error": response["error"], "error_code": response["error_code"]}
         if "partial_output" in response:
             event["partial_output"] = without_signed_urls(response["partial_output"])
-        return self._final("design.failed", event, job_remaining_s)
+        return self._final("design.failed", event, progress)
 
-    def _final(self, event_type: str, data: dict[str, Any], job_remaining_s: float) -> dict[str, Any]:
-        """The final event, within the job's deadline plus ``REPORT_GRACE_S``."""
+    def _final(self, event_type: str, data: dict[str, Any], progress: JobProgress) -> dict[str, Any]:
+        """The final event, within the job's deadline plus ``REPORT_GRACE_S``; the delivery report."""
         if self._signer is None:
             return DeliveryReport(False, 0, None, "WEBHOOK_SECRET is not set").as_dict()
-        deadline = Deadline(min(self._settings.webhook_max_seconds, job_remaining_s + REPORT_GRACE_S))
+        deadline = Deadline(min(self._settings.webhook_max_seconds, progress.remaining_s() + REPORT_GRACE_S))
         return self.deliver(event_type, data, deadline).as_dict()
 
     def deliver(self, event_type: str, data: dict[str, Any], deadline: Deadline) -> DeliveryReport:

@@ -41,8 +41,15 @@ def generate_designs(model: LoadedModel, plan: GenerationPlan, on_step: StepCall
     elif plan.pipeline == "redux":
         with torch.inference_mode():
             embeds = model.redux(image=plan.photo, prompt=plan.prompt)
-        pipe, args = model.image_to_image, {"image": plan.photo, "prompt_embeds": embeds.prompt_embeds,
-                                            "pooled_prompt_embeds": embeds.pooled_prompt_embeds, "strength": plan.strength}  # fmt: skip
+        pipe, args = (
+            model.image_to_image,
+            {
+                "image": plan.photo,
+                "prompt_embeds": embeds.prompt_embeds,
+                "pooled_prompt_embeds": embeds.pooled_prompt_embeds,
+                "strength": plan.strength,
+            },
+        )
     elif plan.pipeline == "image_to_image":
         pipe, args = model.image_to_image, {"image": plan.photo, "prompt": plan.prompt, "strength": plan.strength}
     else:

@@ -227,9 +227,14 @@ def load_redux(
         "REDUX_MODEL_ID", model_id, settings.redux_model_revision, "FluxPriorReduxPipeline", "FLUX.1-Redux", settings
     )
     redux = FluxPriorReduxPipeline.from_pretrained(
-        model_id, text_encoder=base.text_encoder, tokenizer=base.tokenizer, text_encoder_2=base.text_encoder_2,
-        tokenizer_2=base.tokenizer_2, dtype=dtype, **source,
-    )  # fmt: skip
+        model_id,
+        text_encoder=base.text_encoder,
+        tokenizer=base.tokenizer,
+        text_encoder_2=base.text_encoder_2,
+        tokenizer_2=base.tokenizer_2,
+        dtype=dtype,
+        **source,
+    )
     redux.image_encoder.to(device=device, dtype=dtype)
     redux.image_embedder.to(device=device, dtype=dtype)
     width = redux.image_embedder.config.txt_in_features
@@ -257,6 +262,11 @@ def load_kontext_beside(
     scheduler = FlowMatchEulerDiscreteScheduler.from_pretrained(model_id, subfolder="scheduler", **source)
     log.info("Kontext transformer from %s beside %s, sharing its text encoders and VAE", model_id, settings.model_id)
     return FluxKontextPipeline(
-        scheduler=scheduler, vae=base.vae, text_encoder=base.text_encoder, tokenizer=base.tokenizer,
-        text_encoder_2=base.text_encoder_2, tokenizer_2=base.tokenizer_2, transformer=transformer.to(device),
-    )  # fmt: skip
+        scheduler=scheduler,
+        vae=base.vae,
+        text_encoder=base.text_encoder,
+        tokenizer=base.tokenizer,
+        text_encoder_2=base.text_encoder_2,
+        tokenizer_2=base.tokenizer_2,
+        transformer=transformer.to(device),
+    )

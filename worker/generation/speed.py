@@ -143,9 +143,14 @@ def row_major(tensor: torch.Tensor) -> torch.Tensor:
     return tensor.clone(memory_format=torch.contiguous_format)
 
 
-def call_with_contiguous_inputs(compiled: Callable, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor,
-                                temb: torch.Tensor, image_rotary_emb: tuple[torch.Tensor, torch.Tensor] | None = None,
-                                joint_attention_kwargs: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+def call_with_contiguous_inputs(
+    compiled: Callable,
+    hidden_states: torch.Tensor,
+    encoder_hidden_states: torch.Tensor,
+    temb: torch.Tensor,
+    image_rotary_emb: tuple[torch.Tensor, torch.Tensor] | None = None,
+    joint_attention_kwargs: dict | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     hidden_states, encoder_hidden_states = row_major(hidden_states), row_major(encoder_hidden_states)
     for tensor in (hidden_states, encoder_hidden_states, temb):
         torch._dynamo.maybe_mark_dynamic(tensor, 0)  # designs per job; 1 is always its own graph
@@ -206,9 +211,16 @@ def warm_up(pipe: FluxPipeline, settings: Settings, family: str, max_sequence_le
         for batch in (1, 2) if index == 0 else (1,):
             started = time.perf_counter()
             with torch.inference_mode():
-                pipe("warm-up", width=width, height=height, num_inference_steps=2, num_images_per_prompt=batch,
-                     max_sequence_length=max_sequence_length, generator=torch.Generator("cpu").manual_seed(0),
-                     output_type="pt")  # fmt: skip
+                pipe(
+                    "warm-up",
+                    width=width,
+                    height=height,
+                    num_inference_steps=2,
+                    num_images_per_prompt=batch,
+                    max_sequence_length=max_sequence_length,
+                    generator=torch.Generator("cpu").manual_seed(0),
+                    output_type="pt",
+                )
             log.info("warm-up %dx%d x%d took %.1f s", width, height, batch, time.perf_counter() - started)
     cache = compile_cache_file(settings, family)
     if settings.compile and cache is not None and not cache.is_file():

@@ -49,8 +49,12 @@ def fetch_url(url: str, settings: Settings, deadline: Deadline, job_deadline: De
     try:
         target = parse_outbound(url, "image", settings.allow_http_urls)
         for _ in range(MAX_REDIRECTS + 1):
-            reply = exchange(target, resolve(target, "image", settings.allow_private_urls), deadline,
-                             read_limit=settings.max_input_bytes)  # fmt: skip
+            reply = exchange(
+                target,
+                resolve(target, "image", settings.allow_private_urls),
+                deadline,
+                read_limit=settings.max_input_bytes,
+            )
             location = reply.headers.get("Location") or reply.headers.get("location")
             if reply.status in REDIRECT_STATUSES and location:
                 target = target.join(location, "image", settings.allow_http_urls)

@@ -205,9 +205,14 @@ def exchange(
     timeout = deadline.remaining()
     if url.scheme == "https":
         connection: HTTPConnection = HTTPSConnection(
-            str(address), url.port, timeout=timeout, cert_reqs="CERT_REQUIRED", ca_certs=certifi.where(),
-            server_hostname=url.host, assert_hostname=url.host,
-        )  # fmt: skip
+            str(address),
+            url.port,
+            timeout=timeout,
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=certifi.where(),
+            server_hostname=url.host,
+            assert_hostname=url.host,
+        )
     else:
         connection = HTTPConnection(str(address), url.port, timeout=timeout)
     # Per-read timeouts never trip on a slow drip: at the deadline the socket is shut from outside.
@@ -216,10 +221,18 @@ def exchange(
     watchdog.start()
     try:
         connection.request(
-            method, url.target, body=body, preload_content=False, decode_content=False,
-            headers={"Host": url.host_header, "User-Agent": "pet-merch-worker", "Accept-Encoding": "identity",
-                     **(headers or {})},
-        )  # fmt: skip
+            method,
+            url.target,
+            body=body,
+            preload_content=False,
+            decode_content=False,
+            headers={
+                "Host": url.host_header,
+                "User-Agent": "pet-merch-worker",
+                "Accept-Encoding": "identity",
+                **(headers or {}),
+            },
+        )
         response = connection.getresponse()
         data = bytearray()
         while len(data) <= read_limit:

@@ -61,8 +61,10 @@ class Runtime:
 def names_a_folder(model_id: str) -> bool:
     """An id that names a local path: absolute, ``./``, ``~``, or whose first part is a local folder."""
     parts = Path(model_id).parts
-    return model_id.startswith(("/", ".", "~")) or Path(model_id).expanduser().is_dir() or (
-        len(parts) > 1 and Path(parts[0]).is_dir()
+    return (
+        model_id.startswith(("/", ".", "~"))
+        or Path(model_id).expanduser().is_dir()
+        or (len(parts) > 1 and Path(parts[0]).is_dir())
     )
 
 

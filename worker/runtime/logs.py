@@ -30,8 +30,17 @@ SIGNATURE_PATTERNS = [
     re.compile(r"whsec_[A-Za-z0-9+/=]+"),
     re.compile(r"\bhf_[A-Za-z0-9]{20,}\b"),
 ]
-SECRET_ENVIRONMENT = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN",
-                      "BUCKET_SECRET_ACCESS_KEY", "BUCKET_ACCESS_KEY_ID", "WEBHOOK_SECRET", "RUNPOD_API_KEY")  # fmt: skip
+SECRET_ENVIRONMENT = (
+    "HF_TOKEN",
+    "HUGGING_FACE_HUB_TOKEN",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SESSION_TOKEN",
+    "BUCKET_SECRET_ACCESS_KEY",
+    "BUCKET_ACCESS_KEY_ID",
+    "WEBHOOK_SECRET",
+    "RUNPOD_API_KEY",
+)
 _secrets: set[str] = set()
 _job_secrets: Counter[str] = Counter()  # a job's own credentials, for as long as the job runs
 

@@ -40,9 +40,12 @@ class TextClassifier:
         model = AutoModelForSequenceClassification.from_pretrained(model_id, dtype=dtype, **source)
         model = model.to(device).eval()
         labels = UnsafeLabels.from_config(
-            model.config, settings.prompt_safety_labels, settings.prompt_safety_threshold, "PROMPT_SAFETY_LABELS",
+            model.config,
+            settings.prompt_safety_labels,
+            settings.prompt_safety_threshold,
+            "PROMPT_SAFETY_LABELS",
             model_id,
-        )  # fmt: skip
+        )
         positions = getattr(model.config, "max_position_embeddings", None) or 512
         return cls(model, tokenizer, labels, model_id, min(tokenizer.model_max_length, positions))
 

@@ -22,16 +22,45 @@ MIN_PREFIX_LENGTH = 3  # a shorter wildcard (``ab*``) would refuse half the dict
 # Letters of other scripts that look like Latin ones (after casefold), by Unicode name, and the digits and
 # symbols used for letters. Not exhaustive: the common evasions, not every Unicode confusable.
 _LOOKALIKES = {
-    "CYRILLIC": {"A": "a", "VE": "b", "IE": "e", "SHHA": "h", "BYELORUSSIAN-UKRAINIAN I": "i", "JE": "j", "KA": "k",
-                 "O": "o", "ER": "p", "ES": "c", "DZE": "s", "U": "y", "HA": "x", "KOMI DE": "d", "QA": "q", "WE": "w"},
-    "GREEK": {"ALPHA": "a", "EPSILON": "e", "IOTA": "i", "KAPPA": "k", "NU": "v", "OMICRON": "o", "RHO": "p",
-              "TAU": "t", "UPSILON": "u", "CHI": "x"},
+    "CYRILLIC": {
+        "A": "a",
+        "VE": "b",
+        "IE": "e",
+        "SHHA": "h",
+        "BYELORUSSIAN-UKRAINIAN I": "i",
+        "JE": "j",
+        "KA": "k",
+        "O": "o",
+        "ER": "p",
+        "ES": "c",
+        "DZE": "s",
+        "U": "y",
+        "HA": "x",
+        "KOMI DE": "d",
+        "QA": "q",
+        "WE": "w",
+    },
+    "GREEK": {
+        "ALPHA": "a",
+        "EPSILON": "e",
+        "IOTA": "i",
+        "KAPPA": "k",
+        "NU": "v",
+        "OMICRON": "o",
+        "RHO": "p",
+        "TAU": "t",
+        "UPSILON": "u",
+        "CHI": "x",
+    },
     "LATIN": {"O WITH STROKE": "o", "L WITH STROKE": "l", "D WITH STROKE": "d", "DOTLESS I": "i"},
-}  # fmt: skip
+}
 LOOKALIKE_LETTERS = str.maketrans(
-    {unicodedata.lookup(f"{script} SMALL LETTER {name}"): latin for script, names in _LOOKALIKES.items()
-     for name, latin in names.items()}
-)  # fmt: skip
+    {
+        unicodedata.lookup(f"{script} SMALL LETTER {name}"): latin
+        for script, names in _LOOKALIKES.items()
+        for name, latin in names.items()
+    }
+)
 LOOKALIKE_DIGITS = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t"})
 LOOKALIKE_SYMBOLS = str.maketrans({"@": "a", "$": "s"})
 WORD = re.compile(r"[^\W_]+")
