@@ -16,7 +16,6 @@ from worker.errors import ErrorCode, WorkerError
 
 MAX_SEED = 2**32 - 1
 DESIGN_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-MODEL_LEVEL_FIELDS = {"prompt_required": "prompt", "too_many_pixels": "num_designs"}
 Dimension = Annotated[int, Field(ge=256, le=2048, multiple_of=16)]
 ECHO_LIMIT = 40  # the most of a caller's own text an error message repeats
 PRINT_DPI = 300  # a design delivered at ``print_size`` says this resolution in its PNG

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from worker.runtime.config import Settings
-from worker.runtime.devices import Runtime
+from worker.runtime.devices import Runtime, model_source
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +76,10 @@ def load_matte_model(settings: Settings, runtime: Runtime | None = None) -> Lear
     runtime = runtime or Runtime.from_settings(settings)
     device, dtype = runtime.device, runtime.matte_dtype
     log.info("loading matte model %s on %s", settings.matte_model, device)
-    network = AutoModelForImageSegmentation.from_pretrained(
-        settings.matte_model,
-        trust_remote_code=True,
-        revision=settings.matte_model_revision,
-        local_files_only=settings.hf_hub_offline,
+    hint = "build a tiny test matte model with `python -m models.tiny_matte OUT_DIR`, or give a Hub repo id"
+    source = model_source(
+        "MATTE_MODEL", settings.matte_model, settings.matte_model_revision, settings, "config.json", hint
     )
+    network = AutoModelForImageSegmentation.from_pretrained(settings.matte_model, trust_remote_code=True, **source)
     network = network.to(device=device, dtype=dtype).eval()
     return LearnedMatte(network, settings.matte_resolution, device, dtype, settings.matte_model)
