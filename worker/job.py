@@ -1,8 +1,14 @@
 """The worker: cold start once, then one job at a time, as a recipe of stages, top to bottom.
 
-validate -> load input -> generate -> style -> mockups -> upload (encoded as they go) -> webhook
+    validate    worker.schema, worker.delivery.routes, worker.generation.plan, worker.safety.prompts
+    load_input  worker.outbound.inputs
+    generate    worker.generation.generate
+    style       worker.style.stylize, worker.safety.designs
+    mockups     worker.mockups.composite
+    upload      worker.delivery.outputs (each image encoded, then uploaded as soon as it is)
+    webhook     worker.delivery.webhooks
 
-Each stage is a module of its own (the package named beside it below); this file only runs them in order.
+This file only runs the stages in order; what each does is in its own module.
 """
 
 from __future__ import annotations
