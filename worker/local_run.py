@@ -77,7 +77,8 @@ def main() -> int:
         if not (TINY_MODEL_DIR / "model_index.json").exists():
             print(f"building the tiny model in {TINY_MODEL_DIR} ...", flush=True)
             build = [sys.executable, "-m", "models.tiny", str(TINY_MODEL_DIR), "--schnell"]
-            if subprocess.call(build, cwd=ROOT) != 0:
+            quiet = {**os.environ, "TRANSFORMERS_VERBOSITY": "error"}  # no library notices while it builds
+            if subprocess.call(build, cwd=ROOT, env=quiet) != 0:
                 print("building the tiny model failed; its output above says why", file=sys.stderr)
                 return 1
         env["MODEL_ID"] = str(TINY_MODEL_DIR)

@@ -8,6 +8,9 @@ picture is kept whole and the report says why. Otherwise background is what matc
 texture), and is connected to the frame (a flood fill, so light fur inside the subject stays). The
 decision is taken at a small working size and refined at full size along the edge only. Runs in torch on
 the images' device. ``python -m worker.matte IN OUT.png`` shows the matte of any picture.
+
+One concern, the colour matte's single decision (backdrop fit, flood, full-size edge), kept in one file
+although it runs a little over 300 lines: its steps share their thresholds and are tuned together.
 """
 
 from __future__ import annotations
