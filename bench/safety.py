@@ -22,7 +22,7 @@ from transformers.models.vit.image_processing_pil_vit import ViTImageProcessorPi
 from bench.timing import add_common_arguments, machine_description, median_seconds
 from models.tiny_safety import PROMPT_LABELS, build_wordpiece_tokenizer
 from worker.runtime.config import Settings
-from worker.runtime.devices import DTYPES, Runtime
+from worker.runtime.devices import DTYPES, Runtime, dtype_name
 from worker.safety.designs import ImageClassifier, ImagePreprocess
 from worker.safety.labels import UnsafeLabels
 from worker.safety.prompts import TextClassifier
@@ -81,9 +81,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         "prompt_classifier_ms": median_seconds(lambda: prompt.scores(texts), args.repeats, device=args.device) * 1000,
         "image_classifier_ms": median_seconds(lambda: image.scores(designs), args.repeats, device=args.device) * 1000,
     }
-    print(
-        f"content screening on {args.device} ({str(dtype).removeprefix('torch.')}): {machine_description(args.device)}"
-    )
+    print(f"content screening on {args.device} ({dtype_name(dtype)}): {machine_description(args.device)}")
     print(f"blocked terms ({len(terms)}), two prompts:       {figures['terms_ms']:8.2f} ms")
     print(f"prompt classifier, two prompts:            {figures['prompt_classifier_ms']:8.2f} ms")
     print(

@@ -95,6 +95,7 @@ def child_job(spec: dict[str, Any]) -> dict[str, Any]:
 
     from worker import DesignWorker
     from worker.runtime.config import Settings
+    from worker.runtime.devices import dtype_name
 
     worker = DesignWorker.cold_start(Settings())
     if worker.startup_error is not None:
@@ -160,7 +161,7 @@ def child_job(spec: dict[str, Any]) -> dict[str, Any]:
         "graphs_compiled_after_ready": counters["stats"]["unique_graphs"] - graphs_at_ready,
         "webhooks_delivered": all(run["webhook_delivered"] for run in runs),
         "model": worker.model.describe(),
-        "dtype": str(worker.model.dtype).removeprefix("torch."),
+        "dtype": dtype_name(worker.model.dtype),
         "speed_settings": worker.model.speed_settings,
     }
 

@@ -34,9 +34,8 @@ class StyleAdapters:
     """What each style turns on, per transformer (``base``, ``kontext``), and how."""
 
     pipelines: dict[str, DiffusionPipeline]  # target -> the pipeline whose transformer carries its LoRAs
-    adapters: dict[str, dict[str, list[tuple[str, float]]]] = field(
-        default_factory=dict
-    )  # target -> style -> [(name, w)]
+    # target -> style -> [(adapter name, weight)]
+    adapters: dict[str, dict[str, list[tuple[str, float]]]] = field(default_factory=dict)
     swaps: dict[str, dict[str, dict[str, torch.Tensor]]] | None = None  # COMPILE=1: target -> style -> weights
     empty: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)  # target -> zeros for the slot
     active: dict[str, str | None] = field(default_factory=dict)

@@ -27,7 +27,7 @@ from diffusers import (
 from worker.generation.loras import StyleAdapters, load_style_loras, lora_targets
 from worker.generation.speed import apply_speed_settings, check_speed_settings, warm_up
 from worker.runtime.config import Settings
-from worker.runtime.devices import Runtime, model_source
+from worker.runtime.devices import Runtime, dtype_name, model_source
 from worker.style.catalog import Style
 
 log = logging.getLogger(__name__)
@@ -146,12 +146,8 @@ def kontext_pipeline(
     if settings.kontext_model_id:
         if family == "kontext":
             raise ValueError("KONTEXT_MODEL_ID is set, but MODEL_ID is a Kontext model already")
-        return load_kontext_beside(settings, base, runtime.dtype, runtime.device)
+        return load_kontext_beside(settings, base, runtime)
     return FluxKontextPipeline.from_pipe(base, dtype=runtime.dtype) if family == "kontext" else None
-
-
-def dtype_name(dtype: torch.dtype) -> str:
-    return str(dtype).removeprefix("torch.")
 
 
 def load_model(
@@ -169,7 +165,7 @@ def load_model(
     text_to_image, family = load_base(settings, runtime)
     image_to_image = FluxImg2ImgPipeline.from_pipe(text_to_image, dtype=dtype)
     kontext = kontext_pipeline(settings, text_to_image, family, runtime)
-    redux = load_redux(settings, text_to_image, dtype, device) if settings.redux_model_id else None
+    redux = load_redux(settings, text_to_image, runtime) if settings.redux_model_id else None
     for pipe in (text_to_image, image_to_image, kontext, redux):
         if pipe is not None:
             pipe.set_progress_bar_config(disable=True)
@@ -217,11 +213,10 @@ def model_beside_source(
     return source
 
 
-def load_redux(
-    settings: Settings, base: FluxPipeline, dtype: torch.dtype, device: torch.device
-) -> FluxPriorReduxPipeline:
+def load_redux(settings: Settings, base: FluxPipeline, runtime: Runtime) -> FluxPriorReduxPipeline:
     """FLUX.1-Redux's image encoder and embedder from ``REDUX_MODEL_ID``, with ``base``'s text encoders, so the
     style's prompt and the photo's image tokens go to the transformer together."""
+    device, dtype = runtime.device, runtime.dtype
     model_id = settings.redux_model_id
     source = model_beside_source(
         "REDUX_MODEL_ID", model_id, settings.redux_model_revision, "FluxPriorReduxPipeline", "FLUX.1-Redux", settings
@@ -243,10 +238,9 @@ def load_redux(
     return redux
 
 
-def load_kontext_beside(
-    settings: Settings, base: FluxPipeline, dtype: torch.dtype, device: torch.device
-) -> FluxKontextPipeline:
+def load_kontext_beside(settings: Settings, base: FluxPipeline, runtime: Runtime) -> FluxKontextPipeline:
     """FLUX.1-Kontext's transformer and scheduler from ``KONTEXT_MODEL_ID``; everything else is ``base``'s."""
+    device, dtype = runtime.device, runtime.dtype
     model_id = settings.kontext_model_id
     source = model_beside_source(
         "KONTEXT_MODEL_ID", model_id, settings.kontext_model_revision, "FluxKontextPipeline", "FLUX.1-Kontext", settings

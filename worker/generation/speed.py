@@ -33,6 +33,7 @@ import torch
 from diffusers import FluxPipeline
 
 from worker.runtime.config import Settings
+from worker.runtime.devices import dtype_name
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +77,9 @@ def check_speed_settings(settings: Settings, device: torch.device, dtype: torch.
     if backend.needs_cuda and device.type != "cuda":
         raise SpeedSettingError(f"ATTENTION_BACKEND={name} needs a CUDA device (the worker runs on {device})")
     if dtype not in backend.dtypes:
-        allowed = ", ".join(sorted(str(d).removeprefix("torch.") for d in backend.dtypes))
+        allowed = ", ".join(sorted(dtype_name(d) for d in backend.dtypes))
         raise SpeedSettingError(
-            f"ATTENTION_BACKEND={name} needs DTYPE {allowed}; the model runs in {str(dtype).removeprefix('torch.')}"
+            f"ATTENTION_BACKEND={name} needs DTYPE {allowed}; the model runs in {dtype_name(dtype)}"
         )
     if backend.package and importlib.util.find_spec(backend.package) is None:
         raise SpeedSettingError(f"ATTENTION_BACKEND={name} needs the {backend.package} package, which is not installed")

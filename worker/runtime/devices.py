@@ -20,6 +20,11 @@ MARKERS = {"model_index.json": "not a diffusers model folder", "config.json": "n
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 
 
+def dtype_name(dtype: torch.dtype) -> str:
+    """``torch.bfloat16`` -> ``bfloat16``, as ``DTYPE`` spells it."""
+    return str(dtype).removeprefix("torch.")
+
+
 def resolve_device(setting: str) -> torch.device:
     if setting == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
