@@ -21,7 +21,7 @@ import torch
 from PIL import Image, ImageChops
 
 from bench.timing import add_common_arguments, machine_description, median_seconds
-from worker.delivery.encode import encode_image, to_host_pixels
+from worker.delivery.encode import encode_image
 from worker.mockups.composite import MockupRequest, composite_mockups
 from worker.mockups.templates import BUILTIN_MOCKUPS_DIR, load_templates
 
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
 
     ours = median_seconds(lambda: composite_mockups(on_device, templates, requests), args.repeats, device=args.device)
     theirs = median_seconds(lambda: pillow.run(as_image), max(1, args.repeats // 2))
-    mockups = to_host_pixels(torch.cat(composite_mockups(on_device, templates, requests)))
+    mockups = torch.cat(composite_mockups(on_device, templates, requests)).cpu().numpy()
     encode = {
         fmt: median_seconds(lambda f=fmt: [encode_image(m, f, 90) for m in mockups], max(1, args.repeats // 2))
         for fmt in ("webp", "jpeg", "png")

@@ -48,7 +48,7 @@ def job_outputs() -> list[ImageOutput]:
     mockups = composite_mockups(design, templates, requests)
     outputs = [ImageOutput("design", "bench/design-0", to_host_pixels(design)[0], "png", {}, {"index": 0})]
     outputs += [
-        ImageOutput("mockup", f"bench/mockups/{r.product}-0", to_host_pixels(batch)[0], "jpeg", {}, {})
+        ImageOutput("mockup", f"bench/mockups/{r.product}-0", batch[0].cpu().numpy(), "jpeg", {}, {})
         for r, batch in zip(requests, mockups, strict=True)
     ]
     return outputs

@@ -215,7 +215,8 @@ def template_spec(product: scenes.Product, has_tint: bool) -> dict:
     spec = {
         "display_name": product.display_name,
         "assets": assets,
-        "placement": {"kind": "uv", "u": "uv-u.png", "v": "uv-v.png", "print_size_mm": list(product.print_size_mm)},
+        "placement": {"kind": "uv", "u": "uv-u.png", "v": "uv-v.png"},
+        "print_area_in": list(product.print_area_in),
         "fill": product.fill,
     }
     if product.colors:

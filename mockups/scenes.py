@@ -3,7 +3,8 @@
 Each ``build_<product>()`` empties Blender's scene, models the product, its studio (backdrop, softboxes,
 camera) and returns the print surface: the object whose ``print_uv`` map is the print area. ``PRODUCTS``
 holds what the template needs beside the render: the print area's size, how a design fills it, colours.
-Units are metres; flat-laid products lie on z = 0 with the camera above them, looking down.
+Units are metres (print areas are stated in inches in the template, as print shops state them); flat-laid
+products lie on z = 0 with the camera above them, looking down.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 from mockups import studio
 from mockups.studio import OUTSIDE_UV
 
+INCH = 0.0254
 CHEST_PRINT = {"mode": "contain", "align": [0.5, 0.0]}  # whole design, top centre, as garment printers place it
 APPAREL_COLORS = {
     "white": "#ffffff",
@@ -32,10 +34,15 @@ APPAREL_COLORS = {
 class Product:
     display_name: str
     build: Callable[[], bpy.types.Object]
-    print_size_mm: tuple[float, float]  # the print area's width and height on the product
+    print_area_in: tuple[float, float]  # the print area's width and height on the product, in inches
     fill: dict
     colors: dict[str, str] = field(default_factory=dict)
     default_color: str | None = None
+
+
+def inches(width_m: float, height_m: float) -> tuple[float, float]:
+    """A print area's size as the template states it: inches, to 2 decimals (its aspect is the UV map's)."""
+    return round(width_m / INCH, 2), round(height_m / INCH, 2)
 
 
 # --- studio -------------------------------------------------------------------------------------------
@@ -135,6 +142,9 @@ def surface_height(body: bpy.types.Object, xy: np.ndarray) -> np.ndarray:
 # --- t-shirt ------------------------------------------------------------------------------------------
 
 TSHIRT_NECK = (0.088, 0.362, 0.285)  # half width, shoulder height, front centre height
+# The print area (left, top, width, height): an adult tee's 12 x 16 in front scaled to this tee (35% of its
+# width sleeve to sleeve, as print shops' mockups show it), portrait, its top 3 cm below the collar.
+TSHIRT_PRINT = (-5.25 * INCH, 0.255, 10.5 * INCH, 14.0 * INCH)
 
 
 def tshirt_front_neckline(samples: int = 40) -> np.ndarray:
@@ -194,7 +204,7 @@ def build_tshirt() -> bpy.types.Object:
         return np.where(inside_neck, offset - 0.012, offset)  # the inside of the back shows through the neck
 
     shirt = fabric("tshirt", (0.8, 0.8, 0.8), print_surface=True, height=studio.knit_height(0.0009), bump_strength=0.3)
-    body = garment(outline, 0.008, 0.0035, 0.0022, top_offset, (-0.15, 0.255, 0.30, 0.38), shirt)
+    body = garment(outline, 0.008, 0.0035, 0.0022, top_offset, TSHIRT_PRINT, shirt)
     rib = fabric("collar", (0.8, 0.8, 0.8), print_surface=False, height=studio.rib_height(0.0016))
     back = np.stack([np.linspace(half, -half, 20), 0.347 + (0.362 - 0.347) * (np.linspace(-1, 1, 20) ** 2)], -1)
     collar_xy = np.vstack([neck, back[1:-1]])
@@ -205,6 +215,12 @@ def build_tshirt() -> bpy.types.Object:
 
 
 # --- hoodie -------------------------------------------------------------------------------------------
+
+# The kangaroo pocket (its top corners, then the bottom ones) and the print area (left, top, width, height):
+# a chest print 34% of the hoodie's width sleeve to sleeve, nearly square (a pet portrait is), ending 2 cm
+# above the pocket's seam (printers do not print over the pocket); the drawcords hang over its top corners.
+HOODIE_POCKET = ((-0.139, -0.095), (0.139, -0.095), (0.205, -0.28), (-0.205, -0.28))
+HOODIE_PRINT = (-7.0 * INCH, -0.075 + 12.75 * INCH, 14.0 * INCH, 12.75 * INCH)
 
 
 def build_hoodie() -> bpy.types.Object:
@@ -225,7 +241,7 @@ def build_hoodie() -> bpy.types.Object:
     outline = wobble(studio.smooth_outline(studio.mirrored(right)), 0.0025, seed=5)
     hood_edge = np.array([(0.0, 0.3), (0.07, 0.335), (0.11, 0.39), (0.115, 0.44), (0.075, 0.482), (0.0, 0.492)])
     hood_loop = studio.smooth_outline(np.vstack([hood_edge, hood_edge[-2:0:-1] * (-1, 1)]), 160, 4)
-    pocket = np.array([(-0.13, -0.07), (0.13, -0.07), (0.205, -0.28), (-0.205, -0.28)])
+    pocket = np.array(HOODIE_POCKET)
 
     def top_offset(xy):
         offset = inflation(xy, outline, 0.018, 0.06) + rolling(xy, 0.007, (0.17, 0.25, 0.35, 0.45), seed=2)
@@ -266,7 +282,7 @@ def build_hoodie() -> bpy.types.Object:
         return offset
 
     fleece = fabric("hoodie", (0.8, 0.8, 0.8), print_surface=True, height=studio.knit_height(0.001), bump_strength=0.3)
-    body = garment(outline, 0.012, 0.005, 0.0025, top_offset, (-0.14, 0.21, 0.28, 0.22), fleece)
+    body = garment(outline, 0.012, 0.005, 0.0025, top_offset, HOODIE_PRINT, fleece)
     rib = fabric("rib", (0.8, 0.8, 0.8), print_surface=False, height=studio.rib_height(0.0022))
     band = studio.smooth_outline([(-0.27, -0.3), (0.27, -0.3), (0.268, -0.37), (-0.268, -0.37)], 200, 2)
     waistband = studio.slab("waistband", band, 0.011, 0.0045, 0.0025)
@@ -305,6 +321,9 @@ def points_in_polygon(xy: np.ndarray, polygon: np.ndarray) -> np.ndarray:
 # --- tote ---------------------------------------------------------------------------------------------
 
 
+TOTE_PRINT = (-0.14, 0.135, 0.28, 0.30)  # left, top, width, height
+
+
 def build_tote() -> bpy.types.Object:
     studio.reset_scene()
     outline = wobble(
@@ -329,7 +348,7 @@ def build_tote() -> bpy.types.Object:
         print_surface=True,
         dyed=True,
     )
-    body = garment(outline, 0.005, 0.002, 0.002, top_offset, (-0.14, 0.135, 0.28, 0.30), canvas)
+    body = garment(outline, 0.005, 0.002, 0.002, top_offset, TOTE_PRINT, canvas)
     strap = studio.material("strap", (0.83, 0.8, 0.72), 0.95, height=studio.weave_height(0.0011), dyed=True)
     # The two straps lie as they fell: one leaning left, one right and a little higher, not quite round.
     for lift, lean, height, seed in ((0.0, -0.018, 0.16, 1), (0.0055, 0.022, 0.185, 2)):
@@ -416,7 +435,12 @@ def build_mug() -> bpy.types.Object:
 
 # --- phone case ---------------------------------------------------------------------------------------
 
-CASE_SIZE, CASE_DEPTH, CASE_EDGE = (0.078, 0.158), 0.011, 0.0035
+CASE_SIZE, CASE_DEPTH, CASE_EDGE, CASE_CORNER = (0.078, 0.158), 0.011, 0.0035, 0.012
+# The printed back sits in the bumper, sunk CASE_RECESS below its flat lip, which is CASE_LIP wide inside the
+# rounded edge (CASE_EDGE) all round and round the camera cut-out: the print area runs up to that rim.
+CASE_LIP, CASE_RECESS = 0.0007, 0.0005
+CASE_PRINT = (CASE_SIZE[0] - 2 * (CASE_EDGE + CASE_LIP), CASE_SIZE[1] - 2 * (CASE_EDGE + CASE_LIP))
+CAMERA_HOLE, CAMERA_HOLE_EDGE, CAMERA_LIP = 0.035, 0.0012, 0.002  # the cut-out's size, its rounding, its rim
 
 
 def rounded_rectangle(width: float, height: float, radius: float, centre=(0.0, 0.0), per_corner: int = 16):
@@ -447,24 +471,44 @@ def build_phone_case() -> bpy.types.Object:
         dyed=True,
     )
     # A bevelled slab's footprint is its outline grown by the bevel: the flat back is the outline itself.
-    back = rounded_rectangle(width - 2 * CASE_EDGE, height - 2 * CASE_EDGE, 0.012 - CASE_EDGE)
+    back = rounded_rectangle(width - 2 * CASE_EDGE, height - 2 * CASE_EDGE, CASE_CORNER - CASE_EDGE)
     case = studio.slab("case", back, CASE_DEPTH, CASE_EDGE, 0.0006)
     case.data.materials.append(plastic)
-    hole_centre = (-width / 2 + 0.0045 + 0.0175, height / 2 - 0.0045 - 0.0175)
-    cutter = studio.slab("cutter", rounded_rectangle(0.035, 0.035, 0.009, hole_centre), 0.01, 0.0012, 0.0006, 0)
-    cutter.location.z = CASE_DEPTH - 0.0028
-    boolean = case.modifiers.new("camera", "BOOLEAN")
-    boolean.operation, boolean.object, boolean.solver = "DIFFERENCE", cutter, "EXACT"
-    studio.apply_modifiers(case)
-    bpy.data.objects.remove(cutter)
-    studio.shade_smooth(case)
+    lip_z = studio.vertex_positions(case)[:, 2].max()
+    hole_centre = (-width / 2 + 0.0045 + CAMERA_HOLE / 2, height / 2 - 0.0045 - CAMERA_HOLE / 2)
 
-    flat = studio.face_normals(case.data)[:, 2] > 0.9995
+    # The recess for the printed back: the back inset by the lip, less the camera cut-out and its rim. Cut with
+    # exact prisms (not remeshed), so the print's edge is the rounded outline itself, not the voxel grid's steps.
+    print_width, print_height = CASE_PRINT
+    recess = studio.prism(
+        "recess",
+        rounded_rectangle(print_width, print_height, CASE_CORNER - CASE_EDGE - CASE_LIP, per_corner=64),
+        lip_z - CASE_RECESS,
+        lip_z + 0.003,
+    )
+    hole_outer = CAMERA_HOLE + 2 * CAMERA_HOLE_EDGE  # a bevelled cutter's footprint: grown by its bevel
+    rim = hole_outer + 2 * CAMERA_LIP
+    corner = 0.009 + CAMERA_HOLE_EDGE + CAMERA_LIP
+    island = studio.prism(
+        "camera_rim", rounded_rectangle(rim, rim, corner, hole_centre, 48), lip_z - 0.005, lip_z + 0.005
+    )
+    studio.boolean(recess, island, "DIFFERENCE")
+    studio.boolean(case, recess, "DIFFERENCE")
+    hole = rounded_rectangle(CAMERA_HOLE, CAMERA_HOLE, 0.009, hole_centre)
+    cutter = studio.slab("cutter", hole, 0.01, CAMERA_HOLE_EDGE, 0.0006, 0)
+    cutter.location.z = CASE_DEPTH - 0.0028
+    studio.boolean(case, cutter, "DIFFERENCE")
+    studio.shade_smooth(case)
+    case.data.set_sharp_from_angle(angle=math.radians(35))  # the cut edges crisp, the bumper's curves smooth
+
+    floor = studio.face_normals(case.data)[:, 2] > 0.999
     centres = np.array([p.center[:] for p in case.data.polygons])
-    on_back = flat & (centres[:, 2] > CASE_DEPTH - 0.0002)
-    left, top = -width / 2 + CASE_EDGE, height / 2 - CASE_EDGE
+    floor &= np.abs(centres[:, 2] - (lip_z - CASE_RECESS)) < 0.0001
     studio.planar_print_uv(
-        case, studio.vertex_positions(case)[:, :2], (left, top, width - 2 * CASE_EDGE, height - 2 * CASE_EDGE), on_back
+        case,
+        studio.vertex_positions(case)[:, :2],
+        (-print_width / 2, print_height / 2, print_width, print_height),
+        floor,
     )
 
     glass = studio.material("camera_glass", (0.02, 0.02, 0.025), 0.04, specular=0.8)
@@ -591,15 +635,20 @@ def build_poster() -> bpy.types.Object:
 
 
 PRODUCTS: dict[str, Product] = {
-    "tshirt": Product("T-shirt", build_tshirt, (300, 380), CHEST_PRINT, APPAREL_COLORS, "white"),
-    "hoodie": Product("Hoodie", build_hoodie, (280, 220), CHEST_PRINT, APPAREL_COLORS, "white"),
+    "tshirt": Product("T-shirt", build_tshirt, inches(*TSHIRT_PRINT[2:]), CHEST_PRINT, APPAREL_COLORS, "white"),
+    "hoodie": Product("Hoodie", build_hoodie, inches(*HOODIE_PRINT[2:]), CHEST_PRINT, APPAREL_COLORS, "white"),
     "tote": Product(
-        "Tote bag", build_tote, (280, 300), {"mode": "contain"}, {"natural": "#ffffff", "black": "#3a3a3c"}, "natural"
+        "Tote bag",
+        build_tote,
+        inches(*TOTE_PRINT[2:]),
+        {"mode": "contain"},
+        {"natural": "#ffffff", "black": "#3a3a3c"},
+        "natural",
     ),
     "mug": Product(
         "Mug",
         build_mug,
-        (round(MUG_RADIUS * MUG_PRINT[0] * 1000), round((MUG_PRINT[2] - MUG_PRINT[1]) * 1000)),
+        inches(MUG_RADIUS * MUG_PRINT[0], MUG_PRINT[2] - MUG_PRINT[1]),
         {"mode": "cover", "focus": "subject"},
         {"white": "#ffffff", "black": "#2a2a2d", "sky": "#9fc5e8"},
         "white",
@@ -607,10 +656,10 @@ PRODUCTS: dict[str, Product] = {
     "phone_case": Product(
         "Phone case",
         build_phone_case,
-        (round((CASE_SIZE[0] - 2 * CASE_EDGE) * 1000), round((CASE_SIZE[1] - 2 * CASE_EDGE) * 1000)),
+        inches(*CASE_PRINT),
         {"mode": "cover", "focus": "subject"},
         {"clear": "#ffffff", "black": "#26262a", "pink": "#f4b6c8"},
         "clear",
     ),
-    "poster": Product("Poster", build_poster, (500, 700), {"mode": "cover", "focus": "subject"}),
+    "poster": Product("Poster", build_poster, inches(*POSTER_SIZE), {"mode": "cover", "focus": "subject"}),
 }

@@ -111,3 +111,16 @@ def test_safety_benchmark_runs_the_workers_screens(capsys):
     assert "image classifier, 2 RGBA 64x64 designs" in report and "prompt classifier, two prompts" in report
     assert figures["image_classifier_ms"] > 0 and figures["prompt_classifier_ms"] > 0 and figures["terms_ms"] > 0
     assert figures["image_weights_mb"] == pytest.approx(figures["image_params_m"] * 4)  # float32 on the CPU
+
+
+def test_preview_benchmark_runs_whole_jobs_without_the_model(capsys):
+    from bench import preview as bench_preview
+
+    figures = bench_preview.main(["--size", "256", "--repeats", "1", "--styles", "photo,pop_art"])
+    report = capsys.readouterr().out
+    assert set(figures) == {
+        f"{style} / {photo}" for style in ("photo", "pop_art") for photo in bench_preview.photos(64)
+    }
+    for row in figures.values():
+        assert row["job_ms"] > 0 and row["mockups"] > 0 and row["upload"] > 0
+    assert "pop_art" in report and "cat in a room" in report

@@ -60,7 +60,7 @@ def test_steps_error_names_the_bound_and_the_value(worker):
 
 def test_unknown_style_lists_the_available_ones(worker):
     result, _ = run_job(worker, small_job(style="cubism"))
-    assert "metal, pop_art, watercolor" in result["error"]
+    assert "metal, photo, pop_art, watercolor" in result["error"]
 
 
 @pytest.mark.parametrize("missing", ["design_id", "style"])

@@ -4,7 +4,7 @@
     load_input  worker.outbound.inputs
     generate    worker.generation.generate
     style       worker.style.stylize, worker.safety.designs
-    mockups     worker.mockups.composite
+    mockups     worker.mockups.fit, worker.mockups.composite, worker.mockups.print_files
     upload      worker.delivery.outputs (each image encoded, then uploaded as soon as it is)
     webhook     worker.delivery.webhooks
 
@@ -14,6 +14,7 @@ This file only runs the stages in order; what each does is in its own module.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,8 @@ from worker.generation.generate import check_designs, generate_designs
 from worker.generation.model import LoadedModel, load_model
 from worker.generation.plan import plan_generation
 from worker.mockups.composite import composite_mockups, mockup_requests
+from worker.mockups.fit import design_layouts
+from worker.mockups.print_files import print_file_size, render_print_files
 from worker.mockups.templates import BUILTIN_MOCKUPS_DIR, MockupTemplate, load_templates, product_colors
 from worker.outbound.inputs import load_photo
 from worker.progress import JobProgress, ProgressSink
@@ -111,9 +114,7 @@ class DesignWorker:
         try:
             model = self.loaded_model()
             with progress.stage("validate"):
-                request = parse_job_input(
-                    job.get("input"), list(self.styles), self.products, self.settings.max_output_pixels
-                )
+                request = self.parse_input(job.get("input"))
                 webhook = self.delivery.webhook_for(job, request, progress)
                 storage = self.delivery.storage_for(job)
                 style = self.styles[request.style]
@@ -121,8 +122,8 @@ class DesignWorker:
                 check_prompt(self.screen, request.prompt, plan.prompt)
             with progress.stage("load_input"):
                 if request.image:
-                    photo = load_photo(request.image, request.width, request.height, self.settings, progress.deadline)
-                    plan = plan.with_photo(photo)
+                    size, deadline = (request.width, request.height), progress.deadline
+                    plan = plan.with_photo(load_photo(request.image, *size, self.settings, deadline, plan.runs_model))
             with progress.stage("generate"):
                 fault = self.faults.next_fault()
                 designs = with_fault(fault, lambda: generate_designs(model, plan, on_step=progress.step))
@@ -134,20 +135,35 @@ class DesignWorker:
                 screen_designs(self.screen, styled.images)
             with progress.stage("mockups"):
                 products = mockup_requests(self.templates, request.products, request.colors)
-                mockups = composite_mockups(styled.images, self.templates, products)
+                layouts = design_layouts(styled.images, styled.subjects)
+                mockups = composite_mockups(styled.images, self.templates, products, layouts)
+                names = [product.product for product in products] if request.print_files else []
+                print_files = render_print_files(styled.images, layouts, self.templates, names)
             with progress.stage("upload"):
-                outputs = job_outputs(request, plan, styled, products, mockups, model.model_id)
+                outputs = job_outputs(request, plan, styled, products, mockups, model.model_id, print_files)
                 stored = store_outputs(outputs, storage, progress.deadline)
                 if fault == "late":
                     progress.deadline.expire()
         except Exception as exc:  # noqa: BLE001  (every failure becomes a response: worker/errors.py)
             return self.report_failure(job, request, webhook, error_response(exc, job.get("id")), progress)
         # The images exist: from here on nothing may turn the job into a failure that hides them.
-        result = job_result(request, plan.seeds[0], stored, model.describe())
+        result = job_result(request, plan, stored, model.describe())
         with progress.stage("webhook", enforce_deadline=False):
             if webhook is not None:
                 result["webhook"] = webhook.completed(result, progress)
         return {**result, "timings_ms": progress.timings()}
+
+    def parse_input(self, raw: Any) -> JobInput:
+        """``job["input"]`` validated against the loaded catalogs and the configured bounds."""
+        return parse_job_input(
+            raw,
+            list(self.styles),
+            self.products,
+            self.settings.max_output_pixels,
+            photo_styles=frozenset(name for name, style in self.styles.items() if not style.generate),
+            print_file_pixels={name: math.prod(print_file_size(t)) for name, t in self.templates.items()},
+            max_print_file_pixels=self.settings.max_print_file_pixels,
+        )
 
     @property
     def products(self) -> dict[str, list[str]]:

@@ -54,6 +54,8 @@ class JobInput(BaseModel):
     mockup_quality: int = Field(90, ge=1, le=100, description="WebP/JPEG quality of the mockups")
     colors: dict[str, str] | None = Field(None, description="product -> colour variant, e.g. {'tshirt': 'black'}")
     webhook_url: str | None = Field(None, pattern=r"^https?://\S+$", max_length=2048)
+    generate: bool = Field(True, description="false: the photo itself is the design, styled; no model runs")
+    print_files: bool = Field(False, description="also store each product's print file: its print area at 300 DPI")
 
     @field_validator("design_id")
     @classmethod
@@ -137,20 +139,50 @@ class JobInput(BaseModel):
         return self
 
     @model_validator(mode="after")
-    def _prompt_or_image(self) -> JobInput:
+    def _print_files_within_bounds(self, info: ValidationInfo) -> JobInput:
+        context = info.context or {}
+        limit, sizes = context.get("max_print_file_pixels"), context.get("print_file_pixels", {})
+        if not self.print_files or limit is None:
+            return self
+        products = self.products if self.products is not None else list(sizes)
+        total = self.num_designs * sum(sizes.get(product, 0) for product in products)
+        if total > limit:
+            raise PydanticCustomError(
+                "too_many_print_pixels",
+                "num_designs x the products' print areas at 300 DPI is {total} pixels; at most {limit}"
+                " (MAX_PRINT_FILE_PIXELS): ask for fewer products or designs",
+                {"total": total, "limit": limit},
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _prompt_or_image(self, info: ValidationInfo) -> JobInput:
+        photo_only = not self.generate or self.style in (info.context or {}).get("photo_styles", ())
+        if photo_only and self.image is None:
+            raise PydanticCustomError(
+                "image_required", "required when no model runs (generate false, or a photo style)"
+            )
+        if photo_only and self.num_designs > 1:
+            raise PydanticCustomError("one_design", "must be 1 when no model runs: the photo is the one design")
         if self.image is None and self.prompt is None:
             raise PydanticCustomError("prompt_required", "required when there is no image")
         return self
 
 
+FIELD_OF_ERROR = {
+    "prompt_required": "prompt",
+    "image_required": "image",
+    "one_design": "num_designs",
+    "too_many_print_pixels": "print_files",
+}
+
+
 def _describe(error: dict[str, Any]) -> dict[str, Any]:
-    field = ".".join(str(part) for part in error["loc"]) or (
-        "prompt" if error["type"] == "prompt_required" else "input"
-    )
+    field = ".".join(str(part) for part in error["loc"]) or FIELD_OF_ERROR.get(error["type"], "input")
     message = error["msg"]
     if error["type"] not in (
         "missing",
-        "prompt_required",
+        *FIELD_OF_ERROR,
         "unknown_style",
         "unknown_product",
         "unknown_color",
@@ -162,18 +194,33 @@ def _describe(error: dict[str, Any]) -> dict[str, Any]:
 
 
 def parse_job_input(
-    raw: Any, styles: list[str], products: dict[str, list[str]], max_output_pixels: int | None = None
+    raw: Any,
+    styles: list[str],
+    products: dict[str, list[str]],
+    max_output_pixels: int | None = None,
+    *,
+    photo_styles: frozenset[str] = frozenset(),
+    print_file_pixels: dict[str, int] | None = None,
+    max_print_file_pixels: int | None = None,
 ) -> JobInput:
     """Validate ``job["input"]``; every problem becomes one ``invalid_input`` error listing all fields.
 
-    ``products`` maps each product name of the mockup catalog to its colour variants.
+    ``products`` maps each product name of the mockup catalog to its colour variants, ``print_file_pixels``
+    to the pixels of its print file; ``photo_styles`` are the styles that run no model.
     """
     if not isinstance(raw, dict):
         raise WorkerError(
             ErrorCode.INVALID_INPUT, "input must be a JSON object", [{"field": "input", "message": "must be an object"}]
         )
     try:
-        context = {"styles": styles, "products": products, "max_output_pixels": max_output_pixels}
+        context = {
+            "styles": styles,
+            "products": products,
+            "max_output_pixels": max_output_pixels,
+            "photo_styles": photo_styles,
+            "print_file_pixels": print_file_pixels or {},
+            "max_print_file_pixels": max_print_file_pixels,
+        }
         return JobInput.model_validate(raw, context=context)
     except ValidationError as exc:
         details = [_describe(error) for error in exc.errors(include_url=False)]

@@ -7,6 +7,7 @@ JPEG is libjpeg-turbo through Pillow, without the slower optimised Huffman table
 
 from __future__ import annotations
 
+import functools
 import io
 import struct
 import zlib
@@ -14,7 +15,7 @@ import zlib
 import fpng
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageCms
 
 CONTENT_TYPES = {"png": "image/png", "webp": "image/webp", "jpeg": "image/jpeg"}
 EXTENSIONS = {"png": "png", "webp": "webp", "jpeg": "jpg"}
@@ -22,29 +23,52 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 METRES_PER_INCH = 0.0254
 
 
+def quantised(images: torch.Tensor) -> torch.Tensor:
+    """``(N, C, H, W)`` floats in [0, 1] -> ``(N, H, W, C)`` uint8 on the same device (a strided view)."""
+    return images.detach().clamp(0, 1).mul(255).round_().to(torch.uint8).permute(0, 2, 3, 1)
+
+
 def to_host_pixels(images: torch.Tensor) -> np.ndarray:
     """``(N, C, H, W)`` floats in [0, 1] on any device -> ``(N, H, W, C)`` uint8 on the host.
 
     Quantised and laid out on the device, so one quarter of the bytes cross to the host, once.
     """
-    pixels = images.detach().clamp(0, 1).mul(255).round_().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
-    return pixels.cpu().numpy()
+    return quantised(images).contiguous().cpu().numpy()
 
 
-def with_dpi(png: bytes, dpi: int) -> bytes:
-    """Insert a pHYs chunk (pixels per metre) right after IHDR, so print software reads the print size."""
-    per_metre = round(dpi / METRES_PER_INCH)
-    body = b"pHYs" + struct.pack(">IIB", per_metre, per_metre, 1)
-    chunk = struct.pack(">I", 9) + body + struct.pack(">I", zlib.crc32(body))
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def after_header(png: bytes, chunks: list[bytes]) -> bytes:
+    """Insert chunks right after IHDR, where PNG wants pHYs and iCCP (before the image data)."""
     ihdr_end = len(PNG_SIGNATURE) + 8 + 13 + 4  # length, type, 13 bytes of IHDR data, CRC
-    return png[:ihdr_end] + chunk + png[ihdr_end:]
+    return png[:ihdr_end] + b"".join(chunks) + png[ihdr_end:]
 
 
-def encode_image(pixels: np.ndarray, fmt: str, quality: int = 90, dpi: int | None = None) -> bytes:
-    """``(H, W, C)`` uint8, 3 (RGB) or 4 (RGBA) channels, to the bytes of a ``fmt`` file."""
+def dpi_chunk(dpi: int) -> bytes:
+    """pHYs, in pixels per metre: print software reads the print size from it."""
+    per_metre = round(dpi / METRES_PER_INCH)
+    return png_chunk(b"pHYs", struct.pack(">IIB", per_metre, per_metre, 1))
+
+
+@functools.cache
+def srgb_chunk() -> bytes:
+    """iCCP with an sRGB profile (littleCMS's, through Pillow): a print shop's RIP then converts the colours
+    as they were meant instead of guessing."""
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    return png_chunk(b"iCCP", b"sRGB\0\0" + zlib.compress(profile))
+
+
+def encode_image(
+    pixels: np.ndarray, fmt: str, quality: int = 90, dpi: int | None = None, srgb_profile: bool = False
+) -> bytes:
+    """``(H, W, C)`` uint8, 3 (RGB) or 4 (RGBA) channels, to the bytes of a ``fmt`` file; a PNG may say its
+    resolution (``dpi``) and carry an sRGB profile."""
     if fmt == "png":
         png = fpng.from_bytes(pixels.tobytes(), pixels.shape[1], pixels.shape[0], pixels.shape[2])
-        return with_dpi(png, dpi) if dpi else png
+        chunks = ([dpi_chunk(dpi)] if dpi else []) + ([srgb_chunk()] if srgb_profile else [])
+        return after_header(png, chunks) if chunks else png
     image = Image.fromarray(pixels, mode="RGBA" if pixels.shape[2] == 4 else "RGB")
     buffer = io.BytesIO()
     if fmt == "webp":

@@ -23,6 +23,7 @@ from worker.delivery.storage import Artifact, Storage, StoredArtifact
 from worker.errors import ErrorCode, WorkerError
 from worker.generation.plan import GenerationPlan
 from worker.mockups.composite import MockupRequest
+from worker.mockups.print_files import PrintFile
 from worker.outbound.urls import Deadline
 from worker.schema import PRINT_DPI, JobInput
 from worker.style.stylize import StyledDesigns
@@ -35,7 +36,7 @@ HASH_CHARS = 12
 class ImageOutput:
     """One image the job delivers, and what the result says about it."""
 
-    kind: Literal["design", "mockup"]
+    kind: Literal["design", "mockup", "print_file"]
     name: str  # the key without its hash and extension, e.g. "local-test/mockups/tshirt-0"
     pixels: np.ndarray  # (H, W, C) uint8 on the host
     fmt: str
@@ -43,9 +44,10 @@ class ImageOutput:
     describes: dict[str, Any]  # the result entry's fields besides key, url and size
     quality: int = 90
     dpi: int | None = None
+    srgb_profile: bool = False
 
     def encode(self) -> Artifact:
-        data = encode_image(self.pixels, self.fmt, self.quality, self.dpi)
+        data = encode_image(self.pixels, self.fmt, self.quality, self.dpi, self.srgb_profile)
         digest = hashlib.sha256(data).hexdigest()[:HASH_CHARS]
         key = f"{self.name}-{digest}.{EXTENSIONS[self.fmt]}"
         return Artifact(key, data, CONTENT_TYPES[self.fmt], self.metadata)
@@ -76,8 +78,10 @@ def job_outputs(
     products: list[MockupRequest],
     mockups: list[torch.Tensor],
     model_id: str,
+    print_files: list[PrintFile] | None = None,
 ) -> list[ImageOutput]:
-    """Every image of the job: design ``i`` (made from ``plan.seeds[i]``), then each product's mockup of it."""
+    """Every image of the job: design ``i`` (made from ``plan.seeds[i]``), each product's mockup of it, then
+    each product's print file of it."""
     seeds = plan.seeds
 
     def metadata(i: int) -> dict[str, str]:
@@ -100,19 +104,40 @@ def job_outputs(
         )
         for i, pixels in enumerate(to_host_pixels(styled.images))
     ]
-    return designs + [
-        ImageOutput(
-            kind="mockup",
-            name=f"{request.design_id}/mockups/{product.product}-{i}",
-            pixels=pixels,
-            fmt=request.mockup_format,
-            quality=request.mockup_quality,
-            metadata=metadata(i),
-            describes={"product": product.product, "design_index": i, "color": product.color},
-        )
-        for product, batch in zip(products, mockups, strict=True)
-        for i, pixels in enumerate(to_host_pixels(batch))
-    ]
+    return (
+        designs
+        + [
+            ImageOutput(
+                kind="mockup",
+                name=f"{request.design_id}/mockups/{product.product}-{i}",
+                pixels=pixels,
+                fmt=request.mockup_format,
+                quality=request.mockup_quality,
+                metadata=metadata(i),
+                describes={"product": product.product, "design_index": i, "color": product.color},
+            )
+            for product, batch in zip(products, mockups, strict=True)
+            for i, pixels in enumerate(batch.cpu().numpy())  # composited to uint8 on the device
+        ]
+        + [
+            ImageOutput(
+                kind="print_file",
+                name=f"{request.design_id}/print/{item.product}-{item.design_index}",
+                pixels=item.pixels,
+                fmt="png",
+                dpi=PRINT_DPI,
+                srgb_profile=True,
+                metadata=metadata(item.design_index),
+                describes={
+                    "product": item.product,
+                    "design_index": item.design_index,
+                    "print_area_in": list(item.print_area_in),
+                    "dpi": PRINT_DPI,
+                },
+            )
+            for item in print_files or []
+        ]
+    )
 
 
 def store_outputs(outputs: list[ImageOutput], storage: Storage, deadline: Deadline) -> list[StoredOutput]:
@@ -146,13 +171,28 @@ def store_outputs(outputs: list[ImageOutput], storage: Storage, deadline: Deadli
 
 
 def by_kind(stored: list[StoredOutput]) -> dict[str, list[dict[str, Any]]]:
-    """The result's ``designs`` and ``mockups`` lists; a failed job's ``partial_output``, so nothing made is lost."""
-    return {
+    """The result's ``designs``, ``mockups`` and (when there are any) ``print_files`` lists; a failed job's
+    ``partial_output``, so nothing made is lost."""
+    lists = {
         "designs": [item.result_entry() for item in stored if item.output.kind == "design"],
         "mockups": [item.result_entry() for item in stored if item.output.kind == "mockup"],
     }
+    print_files = [item.result_entry() for item in stored if item.output.kind == "print_file"]
+    return lists | ({"print_files": print_files} if print_files else {})
 
 
-def job_result(request: JobInput, seed: int, stored: list[StoredOutput], model: dict[str, Any]) -> dict[str, Any]:
-    """The handler's result for a job whose images are stored (the webhook and timings are added after)."""
-    return {"design_id": request.design_id, "style": request.style, "seed": seed, **by_kind(stored), "model": model}
+def job_result(
+    request: JobInput, plan: GenerationPlan, stored: list[StoredOutput], model: dict[str, Any]
+) -> dict[str, Any]:
+    """The handler's result for a job whose images are stored (the webhook and timings are added after).
+
+    ``pipeline`` says what made the designs: ``photo`` when no model ran (the model is still described).
+    """
+    return {
+        "design_id": request.design_id,
+        "style": request.style,
+        "seed": plan.seeds[0],
+        "pipeline": plan.pipeline,
+        **by_kind(stored),
+        "model": model,
+    }

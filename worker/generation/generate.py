@@ -1,14 +1,16 @@
 """The generate stage: the designs made by FLUX.1, and checked (a model can fail without raising).
 
 Text-to-image, image-to-image (optionally conditioned on the photo through Redux), or Kontext editing of
-the photo, as the plan says.
+the photo, as the plan says; or, for the ``photo`` pipeline, the photo itself, and no model runs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
+from PIL import Image
 
 from worker.errors import ErrorCode, WorkerError
 from worker.generation.model import LoadedModel
@@ -23,6 +25,8 @@ def generate_designs(model: LoadedModel, plan: GenerationPlan, on_step: StepCall
     Each design has its own CPU generator, so a design is reproduced by its own seed whatever the batch,
     and the same seed gives the same noise on every device.
     """
+    if not plan.runs_model:
+        return photo_design(plan.photo, model.device)
     if plan.style is not None:
         model.use_style(plan.style)
     generators = [torch.Generator("cpu").manual_seed(seed) for seed in plan.seeds]
@@ -63,6 +67,14 @@ def generate_designs(model: LoadedModel, plan: GenerationPlan, on_step: StepCall
     with torch.inference_mode():
         images = pipe(**args, **common, callback_on_step_end=step_end).images
         return images.float().clamp(0, 1)
+
+
+def photo_design(photo: Image.Image | None, device: torch.device) -> torch.Tensor:
+    """The photo as a ``(1, 3, H, W)`` design in [0, 1] on ``device``."""
+    if photo is None:
+        raise ValueError("the photo pipeline needs the job's photo")
+    pixels = torch.from_numpy(np.array(photo.convert("RGB"))).to(device)
+    return pixels.permute(2, 0, 1).unsqueeze(0).float().div_(255)
 
 
 def check_designs(designs: torch.Tensor) -> None:

@@ -1,7 +1,8 @@
 """What one job asks of FLUX.1, decided in the validate stage.
 
 Which pipeline, the prompt as the style renders it, steps, guidance and a seed per design. Job values win
-over the style's overrides, which win over the model family's defaults.
+over the style's overrides, which win over the model family's defaults. A job with ``generate: false``, or
+in a style that generates nothing (``photo``), gets the ``photo`` pipeline: the photo is the design.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from worker.generation.model import LoadedModel
 from worker.schema import MAX_SEED, JobInput
 from worker.style.catalog import Style
 
+PHOTO = "photo"  # the pipeline of a job that runs no model
+
 
 @dataclass(frozen=True)
 class GenerationPlan:
@@ -26,7 +29,7 @@ class GenerationPlan:
     steps: int
     guidance: float
     seeds: list[int]
-    pipeline: str = "text_to_image"  # which of LoadedModel's pipelines: see LoadedModel.pipeline_for
+    pipeline: str = "text_to_image"  # which of LoadedModel's pipelines (LoadedModel.pipeline_for), or PHOTO
     max_sequence_length: int = 256
     photo: Image.Image | None = None  # set once the photo is loaded (``with_photo``)
     strength: float = 0.75
@@ -36,9 +39,15 @@ class GenerationPlan:
     def with_photo(self, photo: Image.Image | None) -> GenerationPlan:
         return replace(self, photo=photo)
 
+    @property
+    def runs_model(self) -> bool:
+        return self.pipeline != PHOTO
+
 
 def plan_generation(request: JobInput, style: Style, model: LoadedModel) -> GenerationPlan:
     seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
+    if not (request.generate and style.generate):
+        return GenerationPlan("", request.width, request.height, 0, 0.0, [seed], pipeline=PHOTO)
     instruction = style.render_instruction(plain_background=request.transparent_background)
     pipeline = model.pipeline_for(request.image is not None, instruction is not None)
     defaults = model.defaults_for(pipeline)

@@ -62,15 +62,13 @@ class CylinderPlacement(BaseModel):
 class UVPlacement(BaseModel):
     """A rendered print grid: 16-bit greyscale maps of the print area's u and v for every photo pixel.
 
-    ``print_size_mm`` is the print area's size on the product: its aspect ratio is what the design is
-    fitted to.
+    The grid spans the template's ``print_area_in``: its aspect ratio is what the design is fitted to.
     """
 
     model_config = ConfigDict(extra="forbid")
     kind: Literal["uv"]
     u: str
     v: str
-    print_size_mm: tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]]
 
 
 Placement = QuadPlacement | FabricPlacement | CylinderPlacement | UVPlacement
@@ -156,13 +154,13 @@ def uv_print_grid(folder: Path, placement: UVPlacement, mask: torch.Tensor) -> t
     return torch.where((mask[0] > 0).unsqueeze(-1), grid, torch.full_like(grid, OUTSIDE))
 
 
-def uv_print_size(placement: UVPlacement, mask: torch.Tensor) -> tuple[float, float]:
+def uv_print_size(print_area_in: tuple[float, float], mask: torch.Tensor) -> tuple[float, float]:
     """The print area's size in photo pixels, from its rendered area and its aspect ratio on the product."""
-    width_mm, height_mm = placement.print_size_mm
+    width_in, height_in = print_area_in
     area = float(mask.sum())
     if area < 1:
         raise TemplateError("the mask has no print area")
-    return math.sqrt(area * width_mm / height_mm), math.sqrt(area * height_mm / width_mm)
+    return math.sqrt(area * width_in / height_in), math.sqrt(area * height_in / width_in)
 
 
 def check_geometry(p: Placement, width: int, height: int) -> None:
@@ -187,11 +185,16 @@ def check_geometry(p: Placement, width: int, height: int) -> None:
 
 
 def print_grid_and_size(
-    folder: Path, placement: Placement, displacement: str | None, size: tuple[int, int], mask: torch.Tensor
+    folder: Path,
+    placement: Placement,
+    displacement: str | None,
+    size: tuple[int, int],
+    mask: torch.Tensor,
+    print_area_in: tuple[float, float],
 ) -> tuple[torch.Tensor, tuple[float, float]]:
     """The print grid (photo pixel -> print u, v) and the print area's size in photo pixels."""
     if isinstance(placement, UVPlacement):
-        return uv_print_grid(folder, placement, mask), uv_print_size(placement, mask)
+        return uv_print_grid(folder, placement, mask), uv_print_size(print_area_in, mask)
     xs, ys = pixel_centres(*size, torch.device("cpu"))
     if isinstance(placement, CylinderPlacement):
         print_size = (placement.radius * math.radians(placement.arc_degrees), placement.bottom - placement.top)

@@ -6,13 +6,14 @@ A template is ``mockups/<product>/template.json`` and its images (see ``mockups/
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from worker.delivery.encode import quantised
 from worker.mockups.placement import (
     OUTSIDE,
     FabricPlacement,
@@ -29,6 +30,7 @@ from worker.style.filters import parse_color
 
 BUILTIN_MOCKUPS_DIR = Path(__file__).resolve().parents[2] / "mockups"
 MIN_LONG_EDGE = 1600
+PixelBox = tuple[slice, slice]  # rows, columns of a photo
 
 
 class Fill(BaseModel):
@@ -66,6 +68,9 @@ class TemplateSpec(BaseModel):
     display_name: str
     assets: TemplateAssets
     placement: Annotated[Placement, Field(discriminator="kind")]
+    print_area_in: tuple[Annotated[float, Field(gt=0, le=100)], Annotated[float, Field(gt=0, le=100)]] = Field(
+        description="the print area's width and height in inches, as print shops state it (a tee's front: 12 x 16)"
+    )
     fill: Fill = Field(default_factory=Fill)
     colors: dict[str, str] = Field(default_factory=dict)
     default_color: str | None = None
@@ -100,10 +105,13 @@ class MockupTemplate:
     dye: torch.Tensor  # (3, H, W) tint x (base - highlight): what a colour variant multiplies
     gloss_over_base: torch.Tensor  # (3, H, W) highlight - base: how far a fully inked pixel moves from the photo
     print_grid: torch.Tensor  # (H, W, 2) print-area (u, v) per pixel; outside [0, 1] where nothing is printed
-    print_size: tuple[float, float]  # the print area's width and height in photo pixels (its aspect matters)
+    print_size: tuple[float, float]  # the print area's width and height in photo pixels
+    print_area_in: tuple[float, float]  # ... and on the product, in inches: its aspect is what designs fit
+    print_box: PixelBox  # the photo's rows and columns that hold any of the print area (where to composite)
     fill: Fill
     colors: dict[str, str]
     default_color: str | None
+    pixels_by_color: dict[str | None, torch.Tensor] = field(default_factory=dict)  # base_pixels' cache
 
     @property
     def size(self) -> tuple[int, int]:
@@ -120,6 +128,13 @@ class MockupTemplate:
             return self.base
         rgb = torch.tensor(parse_color(self.colors[color]), dtype=self.base.dtype, device=self.base.device)
         return torch.addcmul(self.base, self.dye, rgb.view(3, 1, 1) - 1)
+
+    def base_pixels(self, color: str | None) -> torch.Tensor:
+        """The photo in a colour variant as ``(H, W, 3)`` uint8, what a mockup is outside its print area;
+        made once per colour, on first use."""
+        if color not in self.pixels_by_color:
+            self.pixels_by_color[color] = quantised(self.tinted_base(color)[None])[0].contiguous()
+        return self.pixels_by_color[color]
 
 
 def load_template(folder: Path, device: torch.device) -> MockupTemplate:
@@ -139,7 +154,9 @@ def load_template(folder: Path, device: torch.device) -> MockupTemplate:
         return torch.full((1, height, width), default) if name is None else read_map(folder / name, size, "L")
 
     mask = read_map(folder / spec.assets.mask, size, "L")
-    grid, print_size = print_grid_and_size(folder, spec.placement, spec.assets.displacement, size, mask)
+    grid, print_size = print_grid_and_size(
+        folder, spec.placement, spec.assets.displacement, size, mask, spec.print_area_in
+    )
     on_print_area = ((grid >= 0) & (grid <= 1)).all(-1, keepdim=True)
     grid = torch.where(on_print_area, grid, torch.full_like(grid, OUTSIDE))  # samples nothing, however it is fitted
     highlight = optional_map(spec.assets.highlight, 0.0)
@@ -158,10 +175,19 @@ def load_template(folder: Path, device: torch.device) -> MockupTemplate:
         gloss_over_base=(highlight - base).to(device),
         print_grid=grid.to(device),
         print_size=print_size,
+        print_area_in=spec.print_area_in,
+        print_box=bounding_box(mask[0] > 0),
         fill=spec.fill,
         colors=spec.colors,
         default_color=spec.default_color,
     )
+
+
+def bounding_box(where: torch.Tensor) -> PixelBox:
+    rows, columns = where.any(1).nonzero().flatten(), where.any(0).nonzero().flatten()
+    if len(rows) == 0:
+        return slice(0, 0), slice(0, 0)
+    return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(columns[0]), int(columns[-1]) + 1)
 
 
 def load_templates(*folders: Path | None, device: torch.device) -> dict[str, MockupTemplate]:

@@ -158,9 +158,15 @@ def decode_image(data: bytes, max_pixels: int) -> Image.Image:
 
 
 def load_photo(
-    source: str, width: int, height: int, settings: Settings, job_deadline: Deadline | None = None
+    source: str,
+    width: int,
+    height: int,
+    settings: Settings,
+    job_deadline: Deadline | None = None,
+    crop: bool = True,
 ) -> Image.Image:
-    """The photo, centre-cropped to the design's aspect ratio and resized to its exact size."""
+    """The photo, centre-cropped to the design's aspect ratio and resized to its exact size; with ``crop``
+    False, all of it, resized to fit inside ``width`` x ``height`` (the photo as it is, for the photo pipeline)."""
     if source.lower().startswith(("https://", "http://")) or "://" in source[:16]:
         deadline = Deadline(settings.input_fetch_timeout_s)
         if job_deadline is not None:
@@ -168,4 +174,7 @@ def load_photo(
         data = fetch_url(source, settings, deadline, job_deadline)
     else:
         data = decode_base64(source, settings)
-    return ImageOps.fit(decode_image(data, settings.max_input_pixels), (width, height), method=Image.Resampling.LANCZOS)
+    photo = decode_image(data, settings.max_input_pixels)
+    if not crop:
+        return ImageOps.contain(photo, (width, height), method=Image.Resampling.LANCZOS)
+    return ImageOps.fit(photo, (width, height), method=Image.Resampling.LANCZOS)

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     max_input_bytes: int = Field(20 * 1024 * 1024, gt=0, description="largest accepted input image, encoded")
     max_input_pixels: int = Field(40_000_000, gt=0, description="largest accepted input image, decoded pixels")
     max_output_pixels: int = Field(4 * 1024 * 1024 * 2, gt=0, description="num_designs x width x height, at most")
+    max_print_file_pixels: int = Field(
+        100_000_000, gt=0, description="print_files: num_designs x the products' print areas at 300 DPI, at most"
+    )
     job_timeout_s: float = Field(600.0, gt=0, description="a job still running after this ends with 'timeout'")
     fault_injection: str = Field("", description="tests only: comma-separated faults (oom, nan, black, cuda_error)")
     input_fetch_timeout_s: float = Field(15.0, gt=0, description="connect and read timeout for image URLs")

@@ -10,6 +10,7 @@ A style file (``worker/style/presets/<name>.toml``, or ``STYLES_DIR``) holds::
     steps = 6                       # optional overrides of the model family's defaults
     guidance = 4.0
     background_prompt = "isolated on a plain white background"  # added when the job wants transparency
+    generate = false                # the photo itself is the design: no model runs (the built-in ``photo``)
 
     [[filters]]                     # post-processing, in order: a function of worker/style/filters.py
     name = "palette_quantize"       # and its keyword parameters
@@ -81,6 +82,7 @@ class Style(BaseModel):
     steps: int | None = Field(None, ge=1, le=50)
     guidance: float | None = Field(None, ge=0, le=20)
     background_prompt: str = PLAIN_BACKGROUND
+    generate: bool = True  # false: the photo itself is the design and no model runs (the ``photo`` style)
     filters: list[FilterStep] = Field(default_factory=list)
     loras: list[StyleLora] = Field(default_factory=list)
 
@@ -113,8 +115,9 @@ class Style(BaseModel):
             return self.kontext_instruction
         return f"{self.kontext_instruction} Place it {self.background_prompt}."
 
-    def apply_filters(self, images: torch.Tensor, seeds: list[int]) -> torch.Tensor:
-        ctx = FilterContext(seeds=seeds)
+    def apply_filters(self, images: torch.Tensor, seeds: list[int], alpha: torch.Tensor | None = None) -> torch.Tensor:
+        """The filter chain on ``(B, 3, H, W)`` colours; ``alpha`` (the matte) tells the filters where the pet is."""
+        ctx = FilterContext(seeds=seeds, alpha=alpha)
         for step in self.filters:
             images = step.apply(images, ctx)
         return images

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
+from worker.mockups.fit import WHOLE, Box, opaque_box
 from worker.runtime.config import Settings
 from worker.runtime.devices import Runtime
 from worker.schema import scaled_to_long_edge
@@ -38,6 +39,7 @@ def load_finishing_models(settings: Settings, runtime: Runtime) -> FinishingMode
 class StyledDesigns:
     images: torch.Tensor  # (B, 4, H', W') RGBA in [0, 1]
     backgrounds: list[BackgroundReport]  # one per design
+    subjects: list[Box]  # one per design: where the pet is, so no product crops it (all of it when unknown)
 
 
 def resize_long_edge(rgba: torch.Tensor, long_edge: int, upscaler: LearnedUpscaler | None = None) -> torch.Tensor:
@@ -63,17 +65,19 @@ def stylize(
     """``(B, 3, H, W)`` generated designs to ``(B, 4, H', W')`` print-ready RGBA designs and their reports.
 
     The matte is taken from the generated picture (its plain background), before the filters add texture;
-    the filters run on its colours (outline pixels unmixed from the removed backdrop).
+    the filters run on its colours (outline pixels unmixed from the removed backdrop). When the background is
+    kept, the matte still says where the pet is, so the mockups can fill a product without cropping it.
     """
     models = models or FinishingModels()
     with torch.inference_mode():
+        cut = matte(designs, models.matte)
+        subjects = [opaque_box(a[0]) if r.removed else WHOLE for a, r in zip(cut.alpha, cut.reports, strict=True)]
         if transparent_background:
-            cut = matte(designs, models.matte)
             colours, alpha, reports = cut.colours, cut.alpha, cut.reports
         else:
             colours, alpha = designs, torch.ones_like(designs[:, :1])
             reports = [TRANSPARENCY_OFF] * designs.shape[0]
-        styled = torch.cat([style.apply_filters(colours, seeds), alpha], dim=1)
+        styled = torch.cat([style.apply_filters(colours, seeds, cut.alpha), alpha], dim=1)
         if print_size is not None:
             styled = resize_long_edge(styled, print_size, models.upscaler)
-        return StyledDesigns(styled, reports)
+        return StyledDesigns(styled, reports, subjects)

@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import math
 
-import kornia
 import torch
 import torch.nn.functional as F
 
 from worker.style.filters.base import (
     FilterContext,
     edge_strength,
+    gaussian,
     luminance,
     parse_color,
     pixel_grid,
     register,
+    sobel_gradients,
+    soft_blur,
     unit,
 )
 
@@ -48,10 +50,9 @@ def streak_noise(
 
 def height_normals(image: torch.Tensor, sigma: float, depth: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Slopes ``(gx, gy)`` of the smoothed tone times ``depth``: the relief's surface normals, unnormalised."""
-    size = 2 * math.ceil(3 * sigma) + 1
-    height_field = kornia.filters.gaussian_blur2d(luminance(image), (size, size), (sigma, sigma))
-    gradient = kornia.filters.spatial_gradient(height_field, normalized=False)  # (B, 1, 2, H, W)
-    return depth * gradient[:, :, 0], depth * gradient[:, :, 1]
+    height_field = soft_blur(luminance(image), sigma)
+    gx, gy = sobel_gradients(height_field, normalized=False)
+    return depth * gx, depth * gy
 
 
 @register
@@ -68,19 +69,26 @@ def chrome(
     highlight: float = 0.6,
     shininess: float = 40.0,
     light: list[float] | None = None,
+    detail: float = 0.0,
+    detail_sigma: float = 3.0,
 ) -> torch.Tensor:
     """A mirror-finish relief of the design, as a greyscale reflection value for ``gradient_map``.
 
     ``tone`` keeps the design readable (darker areas reflect more of the ground), ``depth`` and
     ``bevel_sigma`` shape the relief whose slopes bend the reflected horizon, ``brushed`` adds grain of
     ``brush_length`` pixels along ``brush_angle``, and a light in direction ``light`` adds highlights.
+    ``detail`` adds back the tone's own fine structure (finer than ``detail_sigma`` pixels: fur, the rim
+    of an eye, a nostril) that the relief's smooth slopes would melt into chrome blobs.
     """
     gx, gy = height_normals(image, bevel_sigma, depth)
     inverse_length = torch.rsqrt(1 + gx * gx + gy * gy)
     # Reflecting the view ray (0, 0, 1) in the normal (-gx, -gy, 1) / length: its "up" component (image y
     # runs down) is 2 * nz * (-ny), i.e. 2 * gy / length^2; the horizon sits where it is zero.
     elevation = 2 * gy * inverse_length * inverse_length
-    base = tone * (luminance(image) - 0.5)
+    lum = luminance(image)
+    base = tone * (lum - 0.5)
+    if detail > 0:
+        base = base + detail * (lum - soft_blur(lum, detail_sigma))
     reflection = 0.5 + base + horizon_tilt * elevation.clamp(-1, 1)
     if brushed > 0:
         reflection = reflection + brushed * 2 * (streak_noise(image, ctx, brush_length, brush_angle) - 0.5)
@@ -132,10 +140,8 @@ def specular(
     blur_sigma: float = 2.0,
 ) -> torch.Tensor:
     """Emboss and specular highlights from normals of the tone, treated as a height field."""
-    size = 2 * math.ceil(3 * blur_sigma) + 1
-    height_field = kornia.filters.gaussian_blur2d(luminance(image), (size, size), (blur_sigma, blur_sigma))
-    gradient = kornia.filters.spatial_gradient(height_field)  # (B, 1, 2, H, W): d/dx, d/dy
-    gx, gy = gradient[:, :, 0], gradient[:, :, 1]
+    height_field = gaussian(luminance(image), blur_sigma)
+    gx, gy = sobel_gradients(height_field)
     # The normal is (-depth*gx, -depth*gy, 1) / length; dot products are taken without building it.
     inverse_length = torch.rsqrt(1 + depth * depth * (gx * gx + gy * gy))
     to_light = unit(light or [-0.5, -0.6, 1.0])

@@ -8,18 +8,19 @@ pigment would, and leaves white paper white.
 
 from __future__ import annotations
 
-import math
-
-import kornia
 import torch
 import torch.nn.functional as F
 
 from worker.style.filters.base import (
     FilterContext,
+    color_tensor,
     edge_strength,
+    gaussian,
     luminance,
     register,
     seeded_noise,
+    sobel_gradients,
+    soft_blur,
 )
 
 
@@ -54,15 +55,57 @@ def wobble(image: torch.Tensor, ctx: FilterContext, amount: float = 2.5, scale: 
 
 @register
 def wash(
-    image: torch.Tensor, ctx: FilterContext, levels: int = 5, softness: float = 0.35, transparency: float = 0.25
+    image: torch.Tensor,
+    ctx: FilterContext,
+    levels: int = 5,
+    softness: float = 0.35,
+    transparency: float = 0.25,
+    paper_white: float = 1.0,
+    colour_blur: float = 0.0,
+    saturation: float = 1.0,
 ) -> torch.Tensor:
     """Flat layered washes: the lightness settles into ``levels`` soft steps, as glazes laid one over another,
-    and every colour thins towards the paper by ``transparency`` (the highlights become bare paper)."""
+    and the light glazes thin towards the paper by up to ``transparency`` (the darkest, laid thick, stay dark).
+
+    Lightness from ``paper_white`` up is left as bare paper (a painter leaves the highlights unpainted),
+    and with ``colour_blur`` the washes' colour is the picture's blurred by that many pixels, so colour
+    runs softly across the shapes the lightness steps draw, as wet-in-wet pigment does; ``saturation``
+    scales the washes' colourfulness.
+    """
     lightness = luminance(image)
+    colour = image
+    if colour_blur > 0:
+        colour = soft_blur(image, colour_blur)
+    if saturation != 1:  # away from its own grey: cheaper than a trip through HSV, and enough for a wash
+        grey = luminance(colour)
+        colour = (grey + (colour - grey) * saturation).clamp(0, 1)
     steps = lightness * levels
     stepped = (torch.floor(steps) + torch.sigmoid((steps - torch.floor(steps) - 0.5) / softness * 4)) / levels
-    toned = image * (stepped / lightness.clamp(min=1e-3)).clamp(0, 3)
-    return (1 - (1 - toned.clamp(0, 1)) * (1 - transparency)).clamp(0, 1)
+    toned = colour * (stepped / luminance(colour).clamp(min=1e-3)).clamp(0, 3)
+    thinned = 1 - (1 - toned.clamp(0, 1)) * (1 - transparency * (0.3 + 0.7 * stepped))  # dark glazes stay deep
+    if paper_white < 1:
+        bare = torch.sigmoid((lightness - paper_white) / softness * 4 * levels)
+        thinned = torch.lerp(thinned, torch.ones_like(thinned), bare)
+    return thinned.clamp(0, 1)
+
+
+@register
+def ink_lines(
+    image: torch.Tensor,
+    ctx: FilterContext,
+    sigma: float = 1.2,
+    threshold: float = 0.02,
+    sharpness: float = 60.0,
+    strength: float = 0.7,
+    color: str = "#2b2118",
+) -> torch.Tensor:
+    """Delicate ink drawing on the dark side of the strongest edges (a difference of Gaussians, after
+    Winnemoeller's XDoG): the rim of an eye, a pupil, a nostril, the mouth, drawn in ``color``."""
+    lightness = luminance(image)
+    ink = strength * torch.sigmoid(
+        sharpness * (gaussian(lightness, 1.6 * sigma) - gaussian(lightness, sigma) - threshold)
+    )
+    return torch.lerp(image, color_tensor(color, image).expand_as(image), ink)
 
 
 @register
@@ -70,8 +113,7 @@ def bleed(
     image: torch.Tensor, ctx: FilterContext, sigma: float = 4.0, amount: float = 0.6, scale: float = 48.0
 ) -> torch.Tensor:
     """Pigment running into wet paper: a soft blur, stronger where a seeded wetness map is high."""
-    size = 2 * math.ceil(3 * sigma) + 1
-    blurred = kornia.filters.gaussian_blur2d(image, (size, size), (sigma, sigma))
+    blurred = soft_blur(image, sigma)
     wetness = seeded_noise(image, ctx, scale, salt=1)
     return torch.lerp(image, blurred, amount * wetness)
 
@@ -113,7 +155,7 @@ def granulate(image: torch.Tensor, ctx: FilterContext, amount: float = 0.3, scal
 @register
 def paper(image: torch.Tensor, ctx: FilterContext, amount: float = 0.04, scale: float = 2.0) -> torch.Tensor:
     """Cold-pressed paper: the same surface as ``granulate``'s, lit from the top left, over everything."""
-    gradient = kornia.filters.spatial_gradient(paper_height(image, ctx, scale))  # (B, 1, 2, H, W)
-    relief = -(gradient[:, :, 0] + gradient[:, :, 1])
+    gx, gy = sobel_gradients(paper_height(image, ctx, scale))
+    relief = -(gx + gy)
     relief = relief / relief.std(dim=(-2, -1), keepdim=True).clamp(min=1e-6)
     return (image * (1 + amount * relief) - amount * 0.5).clamp(0, 1)
