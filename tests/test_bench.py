@@ -15,7 +15,7 @@ def test_style_benchmark_runs_and_reports_every_style(capsys):
     for name in ("metal", "pop_art", "watercolor"):
         assert name in report
     assert "matte alone" in report
-    assert report.count("x\n") == 1  # a ratio for Pop Art, the one style the reference still implements whole
+    assert report.count("x\n") == 1  # one ratio: the guided filter against the Pillow + numpy reference
 
 
 def test_mockup_benchmark_runs(capsys):
