@@ -22,7 +22,15 @@ from PIL import Image, ImageDraw
 from tests.conftest import run_job, small_job
 from worker import DesignWorker
 from worker.mockups.composite import MockupRequest, composite_mockups, place_design
-from worker.mockups.fit import WHOLE, DesignLayout, backfill_source, design_layouts, fit_design, sample_print
+from worker.mockups.fit import (
+    WHOLE,
+    DesignLayout,
+    backfill_source,
+    design_layouts,
+    fit_design,
+    premultiply,
+    sample_print,
+)
 from worker.mockups.templates import BUILTIN_MOCKUPS_DIR, load_template, load_templates
 from worker.runtime.catalog import CatalogError
 from worker.runtime.config import Settings
@@ -223,7 +231,7 @@ def print_area_of(design: torch.Tensor, layout, product: str, size: int = 400) -
     rows = round(size * height / width)
     v, u = torch.meshgrid((torch.arange(rows) + 0.5) / rows, (torch.arange(size) + 0.5) / size, indexing="ij")
     fit = fit_design(layout, (design.shape[-1], design.shape[-2]), template.print_area_in, template.fill)
-    premultiplied = torch.cat([design[:, :3] * design[:, 3:], design[:, 3:]], 1)
+    premultiplied = premultiply(design)
     blurred = backfill_source(premultiplied) if fit.backfill else None
     return sample_print(premultiplied, [fit], torch.stack([u, v], -1), blurred)[0]
 

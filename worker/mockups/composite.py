@@ -18,6 +18,7 @@ from worker.mockups.fit import (
     backfill_source,
     design_layouts,
     fit_design,
+    premultiply,
     sample_print,
     shrunk_to_fit,
 )
@@ -87,7 +88,7 @@ def composite_mockups(
     one batch as well was measured slower (the copies into the stack cost more than the launches saved).
     """
     with torch.inference_mode():
-        premultiplied = torch.cat([designs[:, :3] * designs[:, 3:], designs[:, 3:]], dim=1)
+        premultiplied = premultiply(designs)
         layouts = layouts or design_layouts(designs)
         return [composite_mockup(premultiplied, templates[r.product], r.color, layouts) for r in requests]
 

@@ -38,6 +38,11 @@ class DesignLayout:
     cut_out: bool  # the background was removed: printed whole, on the product's own colour
 
 
+def premultiply(designs: torch.Tensor) -> torch.Tensor:
+    """``(B, 4, H, W)`` straight alpha -> premultiplied, what the fit samples (edges then blend cleanly)."""
+    return torch.cat([designs[:, :3] * designs[:, 3:], designs[:, 3:]], dim=1)
+
+
 def opaque_box(alpha: torch.Tensor) -> Box:
     """The bounding box of ``(H, W)`` alpha above ``INK``, as fractions; the whole design when nothing is."""
     height, width = alpha.shape

@@ -14,7 +14,7 @@ import torch
 
 from worker.delivery.encode import to_host_pixels
 from worker.mockups.composite import fit_designs
-from worker.mockups.fit import DesignLayout, backfill_source, sample_print, shrunk_to_fit
+from worker.mockups.fit import DesignLayout, backfill_source, premultiply, sample_print, shrunk_to_fit
 from worker.mockups.templates import MockupTemplate
 from worker.schema import PRINT_DPI
 
@@ -41,7 +41,7 @@ def render_print_files(
     """``(B, 4, h, w)`` straight-alpha designs -> each product's print file of each design, product by product."""
     files = []
     with torch.inference_mode():
-        premultiplied = torch.cat([designs[:, :3] * designs[:, 3:], designs[:, 3:]], dim=1)
+        premultiplied = premultiply(designs)
         for product in products:
             template = templates[product]
             width, height = print_file_size(template)
