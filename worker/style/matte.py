@@ -4,13 +4,17 @@ Without a learned model (``MATTE_MODEL``, see worker/style/matte_model.py), the 
 only where colour can be trusted: the picture's frame is fitted with a smooth backdrop (a plain colour or a
 gradient, robust to the subject touching the edge); if the frame does not match one, or is textured, the
 picture is kept whole and the report says why. Otherwise background is what matches the fitted backdrop
-(shadows included: a darker shade of it), is smooth like it (fur of the same colour is not: it has
-texture), and is connected to the frame (a flood fill, so light fur inside the subject stays). The
+(shadows included: a darker shade of it), is as smooth as the frame at two scales (fur of the same colour,
+even white fur on white whose shading is a shadow's colour, is not: it has structure), and is connected to
+the frame (a flood fill, so light fur inside the subject stays). What is left must be a subject alone: if the cut would leave part of the
+backdrop's scene standing (clouds, a horizon), the picture is kept whole and the report says why. The
 decision is taken at a small working size and refined at full size along the edge only. Runs in torch on
 the images' device. ``python -m worker.matte IN OUT.png`` shows the matte of any picture.
 
-One concern, the colour matte's single decision (backdrop fit, flood, full-size edge), kept in one file
-although it runs a little over 300 lines: its steps share their thresholds and are tuned together.
+One concern, the colour matte's single decision (backdrop fit, flood, tidy, clean-cut check, full-size
+edge), kept in one file although it runs to about 400 lines: its steps share their thresholds and are
+tuned together (docs/matte.md says how, and what each guards against). The mask operations they are
+built from are in worker/style/masks.py.
 """
 
 from __future__ import annotations
@@ -23,21 +27,50 @@ import torch
 import torch.nn.functional as F
 
 from worker.style.filters import luminance
+from worker.style.masks import (
+    box_mean,
+    flood,
+    frame_mask,
+    grow,
+    islands,
+    masked_mean,
+    per_image_median,
+    pixels_at,
+    polynomial_basis,
+    shrink,
+    squared_distance,
+    window_sums,
+    with_pixels,
+)
 
 WORK_RESOLUTION = 256  # the backdrop fit and the flood fill run at this long edge
 FRAME_FRACTION = 0.03  # the frame fitted as backdrop: this fraction of the long edge, each side
 BACKDROP_MATCH = 0.7  # the least fraction of the frame that must match the fitted backdrop
 MATCH_TOLERANCE = 0.06  # a frame pixel matches when its colour is this close to the fitted backdrop
-PLAIN_TEXTURE = 0.02  # fine texture (see fine_texture) above which the matching frame counts as textured
-MIN_TOLERANCE = 0.02  # the least colour tolerance, for noise-free backdrops
-MIN_TEXTURE = 0.004  # the least texture allowance, likewise
+PLAIN_TEXTURE = 0.02  # fine texture (see textures) above which the matching frame counts as textured
+MIN_TOLERANCE = 0.025  # the least colour tolerance: noise-free backdrops, and what a quartic misses of a vignette
+MIN_TEXTURE = 0.004  # the least texture allowance, for noise-free backdrops
 SHADOW_DEPTH = 0.45  # background may be this much darker than the backdrop (cast and contact shadows)
+ROUGHNESS = 2.5  # background is at most this many times as rough as the frame, at both scales (see textures)
+REFIT_DEGREE = 4  # the backdrop refitted on the background found is a quartic: a vignette's bright centre
+GAP = 2  # background reaches the subject through no gap narrower than 2 * GAP + 1 pixels (see flood_region)
 REFITS = 3  # the backdrop is refitted on the background found this many times (reaching into vignettes)
+# The texture windows see a few pixels around, so the background they find can stop short of the subject:
+# it is grown back this far into pixels of the backdrop's colour. More eats pale fur; less leaves a band of
+# backdrop round a pale subject.
+REACH = 2
+SHADOW_REACH = 2  # and then this much further into shadow (darker than the backdrop, never pale fur's white)
+BITE = 5  # bites narrower than twice this into fur of the backdrop's colour are filled back (see tidy)
+SPECK = 2  # kept bits no thicker than twice this, apart from the subject and of the backdrop's colour: specks
+# An outline is pale where, of the subject within PALE_REACH pixels, less than PALE_SHARE has a colour of its
+# own (white fur on white): its outline is drawn smooth there, not pixel by pixel.
+PALE_REACH = 6
+PALE_SHARE = 0.4
+EDGE_REACH = 2  # the full-size edge test reaches this many working-size pixels either side of the outline
+MAJORITY = 2  # the full-size outline follows the majority of each (2r+1)^2 window: no specks, no fraying
 LEAST_SUBJECT = 0.01  # a matte that keeps less than this fraction of the picture found no subject
-# How far (working-size pixels) the full-size edge test reaches past the working-size region: the region
-# stops where fine_texture sees the outline (its 3x3 mean and 5x5 window: 3 pixels), one more for the
-# flood's shrink. Reaching less leaves a band of backdrop at alpha 1 around the subject (a halo on dark shirts).
-EDGE_REACH = 4
+ISLAND = 0.001  # kept parts apart from the subject larger than this fraction of the picture: not a subject alone
+SIDE_REACH = 2 / 3  # a subject cut by the picture's edge is cut at the bottom: up its sides this far at most
 
 
 class MatteModel(Protocol):
@@ -66,21 +99,6 @@ class Matte:
     colours: torch.Tensor  # (B, 3, H, W): the picture, its outline pixels unmixed from the old backdrop
 
 
-def frame_mask(height: int, width: int, thickness: int, device: torch.device) -> torch.Tensor:
-    """``(H, W)`` bool: a ``thickness``-pixel frame around the picture."""
-    mask = torch.ones(height, width, dtype=torch.bool, device=device)
-    mask[thickness:-thickness, thickness:-thickness] = False
-    return mask
-
-
-def quadratic_basis(height: int, width: int, like: torch.Tensor) -> torch.Tensor:
-    """``(H*W, 6)``: 1, x, y, x^2, xy, y^2 over [-1, 1]: enough for plain colours, sweeps and vignettes."""
-    ys = torch.linspace(-1, 1, height, device=like.device, dtype=like.dtype)
-    xs = torch.linspace(-1, 1, width, device=like.device, dtype=like.dtype)
-    yy, xx = torch.meshgrid(ys, xs, indexing="ij")
-    return torch.stack([torch.ones_like(xx), xx, yy, xx * xx, xx * yy, yy * yy], dim=-1).reshape(-1, 6)
-
-
 def fit_backdrop(small: torch.Tensor, frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """A smooth backdrop ``(B, 3, h, w)`` fitted to the frame, and each frame pixel's distance to it ``(B, N)``.
 
@@ -89,8 +107,8 @@ def fit_backdrop(small: torch.Tensor, frame: torch.Tensor) -> tuple[torch.Tensor
     picture therefore never gets to pull the backdrop towards its colours.
     """
     batch, _, height, width = small.shape
-    basis = quadratic_basis(height, width, small)
-    frame_basis = basis[frame.flatten()]  # (N, 6)
+    basis = polynomial_basis(height, width, REFIT_DEGREE, small.device, small.dtype)
+    frame_basis = basis[frame.flatten()]  # (N, 15): the frame fit uses the first 6, a quadratic
     pixels = small.flatten(2)[:, :, frame.flatten()].transpose(1, 2)  # (B, N, 3)
     distance = (pixels - pixels.median(dim=1, keepdim=True).values).norm(dim=-1)
     for terms in (3, 6, 6):
@@ -109,41 +127,28 @@ def trim_threshold(distance: torch.Tensor) -> torch.Tensor:
     return (2.5 * distance.quantile(0.5, dim=1, keepdim=True)).clamp(min=MATCH_TOLERANCE)
 
 
-def box_mean(image: torch.Tensor, radius: int) -> torch.Tensor:
-    """Mean over each ``(2r+1)^2`` window, edges replicated: running sums, far cheaper than a pooling on CPUs."""
-    size = 2 * radius + 1
-    for dim, pad in ((-1, (radius + 1, radius, 0, 0)), (-2, (0, 0, radius + 1, radius))):
-        sums = F.pad(image, pad, mode="replicate").cumsum(dim)
-        image = (sums.narrow(dim, size, sums.shape[dim] - size) - sums.narrow(dim, 0, sums.shape[dim] - size)) / size
-    return image
+def textures(image: torch.Tensor, among: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(B, 1, H, W)`` each, over the ``among`` pixels only: fine texture (luminance around its 3x3 mean)
+    and mid texture (the 3x3 mean around the 7x7 mean), each as its spread over 5x5.
 
-
-def squared_distance(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
-    """``(B, 1, H, W)``: squared RGB distance (summing squares beats ``norm`` over channels on CPUs)."""
-    return (first - second).square().sum(1, keepdim=True)
-
-
-def fine_texture(image: torch.Tensor) -> torch.Tensor:
-    """``(B, 1, H, W)``: how much the luminance wiggles around its 3x3 mean, over 5x5 (RMS).
-
-    Noise and fur have it; a plain backdrop, and the smooth ramps of gradients and soft shadows, do not.
+    A plain backdrop has only noise at both scales, and a shadow's ramp or curve a steady detail (no
+    spread); fur, even white fur the colour of a shadow, has structure at one or the other. Measured over ``among`` (pixels of the
+    backdrop's colour), a window next to a subject of another colour does not see it, so the background
+    found reaches that subject's outline.
     """
     grey = luminance(image)
-    detail = grey - box_mean(grey, 1)
-    return box_mean(detail * detail, 2).clamp(min=0).sqrt()
-
-
-def per_image_median(values: torch.Tensor, where: torch.Tensor, empty: float) -> torch.Tensor:
-    """``(B,)``: the median of each image's ``values`` where ``where`` holds, ``empty`` where it never does."""
-    medians = [v[w].median() if w.any() else v.new_tensor(empty) for v, w in zip(values, where, strict=True)]
-    return torch.stack(medians)
+    weight = among.to(grey.dtype)
+    near = masked_mean(grey, weight, 1)
+    details = torch.cat([grey - near, near - masked_mean(grey, weight, 3)], dim=1)
+    pooled = masked_mean(torch.cat([details, details * details], dim=1), weight, 2)
+    spread = (pooled[:, 2:] - pooled[:, :2].square()).clamp(min=0).sqrt()
+    return spread[:, :1], spread[:, 1:]
 
 
 def background_candidates(
-    image: torch.Tensor, backdrop: torch.Tensor, tolerance: torch.Tensor, smooth_below: torch.Tensor | None = None
+    image: torch.Tensor, backdrop: torch.Tensor, tolerance: torch.Tensor, shadows: bool = True
 ) -> torch.Tensor:
-    """``(B, 1, H, W)`` bool: pixels that may be background: the backdrop, or a shadow on it, and smooth
-    (when ``smooth_below`` is given).
+    """``(B, 1, H, W)`` bool: pixels of the backdrop's colour: the backdrop, or a shadow on it.
 
     A shadow is the backdrop's colour at a lower brightness, down to ``SHADOW_DEPTH``: the colour is
     compared with the backdrop scaled to the pixel's brightness, and the darkening is bounded on its own.
@@ -152,55 +157,20 @@ def background_candidates(
     shade = ((image * backdrop).sum(1, keepdim=True) / energy).clamp(0, 2)
     same_colour = squared_distance(image, shade * backdrop) < tolerance.square()
     same_brightness = (1 - shade).abs() * energy.sqrt() < tolerance
+    if not shadows:
+        return same_colour & same_brightness
     shadow = (shade < 1) & (shade > 1 - SHADOW_DEPTH)
-    candidate = same_colour & (same_brightness | shadow)
-    return candidate if smooth_below is None else candidate & (fine_texture(image) < smooth_below)
-
-
-def grow(mask: torch.Tensor, pixels: int = 1) -> torch.Tensor:
-    return F.max_pool2d(mask.float(), 2 * pixels + 1, stride=1, padding=pixels) > 0.5
-
-
-def shrink(mask: torch.Tensor, pixels: int = 1) -> torch.Tensor:
-    return ~grow(~mask, pixels)
-
-
-def spread_along_rows(filled: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Fill every horizontal run of ``mask`` (``(B, 1, H, W)`` bool) that holds a ``filled`` pixel."""
-    batch, _, height, width = mask.shape
-    run = torch.cumsum(~mask, dim=-1)  # the same number along a run of mask pixels
-    row = torch.arange(batch * height, device=mask.device).view(batch, 1, height, 1)
-    key = (row * (width + 1) + run).flatten()
-    any_filled = torch.zeros(batch * height * (width + 1), device=mask.device)
-    any_filled = any_filled.scatter_reduce(0, key, filled.flatten().float(), "amax")
-    return (any_filled[key].view_as(mask) > 0) & mask
-
-
-def flood(seed: torch.Tensor, mask: torch.Tensor, max_turns: int = 64, check_every: int = 4) -> torch.Tensor:
-    """The part of a boolean ``(B, 1, H, W)`` ``mask`` connected to ``seed``.
-
-    Alternates filling whole horizontal and vertical runs, so it takes as many passes as the flood has
-    turns to make, rather than one 3x3 step per pixel of distance; it looks for convergence only every
-    few passes (each look waits for the device).
-    """
-    filled = seed & mask
-    columns = mask.transpose(-1, -2)
-    for turn in range(1, max_turns + 1):
-        grown = spread_along_rows(filled, mask)
-        grown = spread_along_rows(grown.transpose(-1, -2), columns).transpose(-1, -2)
-        if turn % check_every == 0 and torch.equal(grown, filled):
-            break
-        filled = grown
-    return filled
+    return same_colour & (same_brightness | shadow)
 
 
 def flood_region(candidate: torch.Tensor, seed: torch.Tensor) -> torch.Tensor:
-    """Background: candidates connected to the seed, through no gap narrower than three pixels.
+    """Background: candidates connected to the seed, through no gap narrower than ``2 * GAP + 1`` pixels.
 
-    The flood runs on the candidates shrunk by a pixel (so it cannot slip into the subject through a thin
-    gap), is grown back by that pixel, and small holes (noise) are closed.
+    The flood runs on the candidates shrunk by ``GAP`` (so it cannot slip into the subject through a gap
+    between strands of fur, nor through a concave corner of a pale outline), is grown back by as much, and
+    small holes (noise) are closed.
     """
-    region = grow(flood(seed, shrink(candidate)), 1) & candidate
+    region = grow(flood(seed, shrink(candidate, GAP)), GAP) & candidate
     return shrink(grow(region, 1), 1)
 
 
@@ -209,16 +179,22 @@ def refit_backdrop(
 ) -> torch.Tensor:
     """The backdrop refitted on all the background found so far, not just the frame: vignettes, sweeps.
 
-    Shadows are left out of the fit (only pixels that already match the backdrop within ``tolerance``
-    count), so the fitted backdrop does not darken towards them.
+    Shadows are left out of the fit (only pixels that already match the backdrop within ``tolerance``, and
+    are not darker than it by more than noise, count), so the fitted backdrop does not darken towards them.
     """
     batch, _, height, width = small.shape
-    basis = quadratic_basis(height, width, small)
-    lit = region & (squared_distance(small, backdrop) < tolerance.square())
+    basis = polynomial_basis(height, width, REFIT_DEGREE, small.device, small.dtype)
+    terms = basis.shape[1]
+    residual = small - backdrop
+    lit = (
+        region
+        & (residual.square().sum(1, keepdim=True) < tolerance.square())
+        & (residual.sum(1, keepdim=True) > -tolerance)
+    )
     weights = lit.flatten(1).to(small.dtype)  # (B, H*W)
     pixels = small.flatten(2).transpose(1, 2)  # (B, H*W, 3)
     weighted = basis.T.unsqueeze(0) * weights.unsqueeze(1)
-    ridge = 1e-4 * torch.eye(6, device=small.device, dtype=small.dtype)
+    ridge = 1e-4 * torch.eye(terms, device=small.device, dtype=small.dtype)
     refitted = (basis @ torch.linalg.solve(weighted @ basis + ridge, weighted @ pixels)).transpose(1, 2)
     enough = (weights.sum(dim=1) > 64).view(batch, 1, 1, 1)
     return torch.where(enough, refitted.reshape(batch, 3, height, width), backdrop)
@@ -236,15 +212,108 @@ def unmix_edge(
     """
     subject = ~background
     core = shrink(subject)
-    ring = grow(subject) & ~core
-    weight = box_mean(core.to(image.dtype), 2)
-    inner = box_mean(image * core, 2) / weight.clamp(min=1e-6)
-    direction = inner - backdrop
+    at = (grow(subject) & ~core).flatten().nonzero().squeeze(1)  # the rings either side of the outline
+    sums = window_sums(torch.cat([image * core, core.to(image.dtype)], dim=1), at, 2)
+    weight, inner = sums[:, 3:], sums[:, :3] / sums[:, 3:].clamp(min=1e-6)
+    pixel, behind = pixels_at(image, at), pixels_at(backdrop, at)
+    direction = inner - behind
     spread = direction.square().sum(1, keepdim=True)
-    blend = (((image - backdrop) * direction).sum(1, keepdim=True) / spread.clamp(min=1e-6)).clamp(0, 1)
-    unmixable = ring & (weight > 1e-3) & (spread > (2 * MATCH_TOLERANCE) ** 2)
-    alpha = torch.where(unmixable, blend, subject.to(image.dtype))
-    return alpha, torch.where(unmixable, inner, image)
+    blend = (((pixel - behind) * direction).sum(1, keepdim=True) / spread.clamp(min=1e-6)).clamp(0, 1)
+    unmixable = (weight > 0.5) & (spread > (2 * MATCH_TOLERANCE) ** 2)
+    alpha = subject.to(image.dtype)
+    alpha = with_pixels(alpha, at, torch.where(unmixable, blend, pixels_at(alpha, at)))
+    return alpha, with_pixels(image, at, torch.where(unmixable, inner, pixel))
+
+
+def pale_outline(region: torch.Tensor, weak: torch.Tensor) -> torch.Tensor:
+    """``(B, 1, h, w)`` bool: where hardly any of the subject within two pixels has a colour of its own (white
+    fur on white): there its outline cannot be placed pixel by pixel, only drawn smooth."""
+    kept = ~region
+    return masked_mean((~weak).float(), kept, PALE_REACH) < PALE_SHARE
+
+
+def tidy(region: torch.Tensor, pale: torch.Tensor, bare: torch.Tensor, near: torch.Tensor) -> torch.Tensor:
+    """The background with bites into the subject filled back, and specks of backdrop colour cleared.
+
+    Where fur is of the backdrop's colour (pale fur, or fur the shade of a shadow) a few of its pixels pass
+    for backdrop and the flood bites in; a bite narrower than ``2 * BITE`` is subject (a closing of the kept
+    part), unless it is ``bare`` backdrop (its very colour and brightness) beside a subject of its own
+    colour: a concave corner of the outline, which stays background. A kept bit no thicker than ``2 *
+    SPECK`` pixels, not attached to anything thicker, ``near`` the backdrop's colour, is noise or a shadow's
+    edge: it would print as a speck beside the pet.
+    """
+    kept = ~region
+    kept = kept | (shrink(grow(kept, BITE), BITE) & (pale | ~bare))
+    body = flood(shrink(kept, SPECK), kept)
+    return ~(body | (kept & ~near))
+
+
+def cut_problem(region: torch.Tensor) -> list[str | None]:
+    """Per design, why cutting along ``region`` would not leave a subject alone on a clean background.
+
+    What is kept must be one piece (nothing apart from the largest bigger than ``ISLAND`` of the picture),
+    and may touch the picture's edge only as a subject cut by the bottom edge does: in one stretch, along
+    the bottom and the lower part of a side. Pieces apart, kept stretches higher up, or several, or reaching
+    both sides, are the backdrop's own scenery left standing (clouds over a sky's gradient, a horizon, a
+    floor's edge) or a pale pet cut apart: a ragged half-removal. None where the cut is clean.
+    """
+    kept = ~region[:, 0]
+    height = kept.shape[-2]
+    low = round(height * (1 - SIDE_REACH))
+    left, right = kept[:, :, 0], kept[:, :, -1]
+    # The picture's edge as one loop: top left to right, right side down, bottom right to left, left side up.
+    loop = torch.cat([kept[:, 0, :], right, kept[:, -1, :].flip(-1), left.flip(-1)], dim=1)
+    stretches = (loop & ~loop.roll(1, dims=1)).sum(dim=1)
+    high = kept[:, 0, :].any(dim=1) | left[:, :low].any(dim=1) | right[:, :low].any(dim=1)
+    apart = islands(~region) / kept[0].numel()
+    problems = []
+    for i in range(kept.shape[0]):
+        if float(apart[i]) > ISLAND:
+            problems.append(
+                "the cut would leave more than one piece (clouds, scenery or props, or a pale pet cut apart)"
+            )
+        elif bool(high[i]) or int(stretches[i]) > 1:
+            problems.append(
+                "the cut would leave more than the subject at the picture's edge (clouds or scenery, or a pale "
+                "pet's edge lost in the backdrop)"
+            )
+        elif bool(left[i].any() & right[i].any()):
+            problems.append("the cut would leave a band across the picture (a horizon or a floor's edge)")
+        else:
+            problems.append(None)
+    return problems
+
+
+def full_size_background(
+    image: torch.Tensor, region: torch.Tensor, pale: torch.Tensor, backdrop: torch.Tensor, tolerance: torch.Tensor
+) -> torch.Tensor:
+    """``(B, 1, H, W)`` bool at full size (``backdrop`` at full size, the rest at the working size): the working-size region, its outline placed to the full-size pixel.
+
+    Inside the region the working size is trusted. Along its outline (``EDGE_REACH`` working pixels either
+    side), where the subject's colour stands out from the backdrop, each full-size pixel's own colour
+    (denoised by a 3x3 mean) decides, so the outline is as sharp as the picture. Along a pale outline a
+    pixel's colour says nothing its neighbours' does not: the working-size outline is drawn smooth there
+    rather than frayed pixel by pixel. Either way the outline then follows the majority of each
+    ``MAJORITY`` window, so no lone pixel of backdrop stays, nor a lone pixel of fur goes.
+    """
+    height, width = image.shape[-2:]
+
+    def full_size(mask: torch.Tensor, mode: str = "nearest") -> torch.Tensor:
+        return F.interpolate(mask.to(image.dtype), size=(height, width), mode=mode) > 0.5
+
+    at = (full_size(grow(region, EDGE_REACH)) & ~full_size(shrink(region, EDGE_REACH))).flatten().nonzero().squeeze(1)
+    sums = window_sums(torch.cat([image, torch.ones_like(image[:, :1])], dim=1), at, 1)
+    denoised = (sums[:, :3] / sums[:, 3:]).view(-1, 3, 1, 1)
+    per_pixel = background_candidates(
+        denoised,
+        pixels_at(backdrop, at).view(-1, 3, 1, 1),
+        tolerance.view(-1)[at // (height * width)].view(-1, 1, 1, 1),
+    )
+    smooth = full_size(box_mean(region.to(image.dtype), 1), "bilinear")
+    decided = torch.where(pixels_at(full_size(pale), at), pixels_at(smooth, at), per_pixel.view(-1, 1))
+    background = with_pixels(full_size(region), at, decided)
+    votes = window_sums(torch.cat([background, torch.ones_like(background)], dim=1).to(image.dtype), at, MAJORITY)
+    return with_pixels(background, at, votes[:, :1] > votes[:, 1:] / 2)  # no lone pixels: no specks, no fraying
 
 
 def colour_matte(image: torch.Tensor) -> Matte:
@@ -259,32 +328,42 @@ def colour_matte(image: torch.Tensor) -> Matte:
     backdrop, frame_distance = fit_backdrop(small, frame)
     matching = frame_distance < MATCH_TOLERANCE  # (B, N)
     match = matching.float().mean(dim=1)
-    small_texture = fine_texture(small)
-    texture = per_image_median(small_texture.flatten(2)[:, 0, frame.flatten()], matching, empty=1.0)
-    plain = (match >= BACKDROP_MATCH) & (texture < PLAIN_TEXTURE)
 
-    # Background at the working size: like the backdrop, as smooth as it, and connected to the frame.
-    noise = per_image_median(frame_distance, matching, empty=1.0)
-    tolerance = (2.5 * noise).clamp(MIN_TOLERANCE, MATCH_TOLERANCE).view(batch, 1, 1, 1)
-    smooth_below = (2.5 * texture).clamp(min=MIN_TEXTURE).view(batch, 1, 1, 1)
+    def frame_median(values: torch.Tensor) -> torch.Tensor:
+        return per_image_median(values.flatten(2)[:, 0, frame.flatten()], matching, empty=1.0).view(batch, 1, 1, 1)
+
+    fine, mid = (frame_median(t) for t in textures(small, torch.ones_like(small[:, :1], dtype=torch.bool)))
+    plain = (match >= BACKDROP_MATCH) & (fine.view(batch) < PLAIN_TEXTURE)
+
+    # Background at the working size: the backdrop's colour, as smooth as the frame at both scales, connected
+    # to the frame, then grown back to the outline that the texture windows stopped short of.
+    tolerance = (2.5 * per_image_median(frame_distance, matching, empty=1.0)).clamp(MIN_TOLERANCE, MATCH_TOLERANCE)
+    tolerance = tolerance.view(batch, 1, 1, 1)
+    fine_limit, mid_limit = (ROUGHNESS * fine).clamp(min=MIN_TEXTURE), (ROUGHNESS * mid).clamp(min=MIN_TEXTURE / 2)
     seed = torch.zeros(batch, 1, small_h, small_w, dtype=torch.bool, device=image.device)
     seed[:, :, frame] = (frame_distance < tolerance.view(batch, 1)).unsqueeze(1)  # the frame that fits the backdrop
-    region = flood_region(background_candidates(small, backdrop, tolerance, smooth_below), seed)
+
+    def find_background(backdrop: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        weak = background_candidates(small, backdrop, tolerance)  # of the backdrop's colour
+        fine_texture, mid_texture = textures(small, weak)
+        return flood_region(weak & (fine_texture < fine_limit) & (mid_texture < mid_limit), seed), weak
+
+    region, weak = find_background(backdrop)
     for _ in range(REFITS):
         backdrop = refit_backdrop(small, region, backdrop, tolerance)
-        region = flood_region(background_candidates(small, backdrop, tolerance, smooth_below), seed)
+        region, weak = find_background(backdrop)
+    bare = background_candidates(small, backdrop, tolerance, shadows=False)
+    region = region | (grow(region, REACH) & weak)
+    for _ in range(SHADOW_REACH):  # a soft shadow is followed further, up to the foot of the subject
+        region = region | (grow(region) & weak & ~bare)
+    region = tidy(region, pale_outline(region, weak), bare, background_candidates(small, backdrop, 2 * tolerance))
 
-    # At full size: trust the working-size decision inside the region; along its edge (as far as the
-    # working size could not decide, EDGE_REACH), test each pixel's colour (denoised by a 3x3 mean), so the
-    # outline is as sharp as the picture.
-    def full_size(mask: torch.Tensor) -> torch.Tensor:
-        return F.interpolate(mask.to(image.dtype), size=(height, width), mode="nearest") > 0.5
-
+    # At full size along the outline only; then is the cut clean, as a shopper would see it?
+    pale = pale_outline(region, weak)
     full_backdrop = F.interpolate(backdrop, size=(height, width), mode="bilinear", align_corners=False)
-    denoised = box_mean(image, 1)
-    edge_candidates = background_candidates(denoised, full_backdrop, tolerance)
-    background = full_size(shrink(region)) | (full_size(grow(region, EDGE_REACH)) & edge_candidates)
+    background = full_size_background(image, region, pale, full_backdrop, tolerance)
     alpha, colours = unmix_edge(image, full_backdrop, background)
+    problems = cut_problem((F.interpolate(alpha, size=(small_h, small_w), mode="area") if scale < 1 else alpha) < 0.5)
 
     kept = (alpha > 0.5).float().mean(dim=(1, 2, 3))
     reports = []
@@ -297,6 +376,8 @@ def colour_matte(image: torch.Tensor) -> Matte:
                 else "the backdrop is textured"
             )
             reports.append(BackgroundReport(False, "none", f"{why}; the background was kept", figure))
+        elif problems[i]:
+            reports.append(BackgroundReport(False, "none", f"{problems[i]}; the background was kept", figure))
         elif kept[i] < LEAST_SUBJECT:
             reports.append(BackgroundReport(False, "none", "no subject stands out from the plain backdrop", figure))
         else:
