@@ -606,6 +606,7 @@ def test_a_bad_template_fails_the_fitness_check(tiny_model, tmp_path):
         (lambda spec, folder: spec["placement"].update(kind="sphere"), "sphere"),
         (lambda spec, folder: spec.update(fill={"mode": "stretch"}), "stretch"),
         (lambda spec, folder: spec.update(colors={"red": "#ff0000"}, default_color="red"), "tint"),
+        (lambda spec, folder: spec.update(print_file={"size_in": [20, 20]}), "print file's height"),
     ],
 )
 def test_a_bad_template_is_rejected_with_its_reason(tmp_path, change, message):

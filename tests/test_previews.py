@@ -88,9 +88,9 @@ def test_print_files_are_each_print_area_at_300_dpi_with_an_srgb_profile(worker)
     assert [(p["product"], p["design_index"]) for p in result["print_files"]] == [("mug", 0), ("phone_case", 0)]
     for entry in result["print_files"]:
         template = worker.templates[entry["product"]]
-        assert entry["print_area_in"] == list(template.print_area_in) and entry["dpi"] == PRINT_DPI
+        assert entry["print_area_in"] == list(template.print_file.size_in) and entry["dpi"] == PRINT_DPI
         image = opened(entry)
-        width_in, height_in = template.print_area_in
+        width_in, height_in = template.print_file.size_in
         assert image.size == print_file_size(template) == (round(width_in * 300), round(height_in * 300))
         assert (entry["width"], entry["height"]) == image.size
         assert image.mode == "RGBA" and image.info["dpi"] == pytest.approx((300, 300), abs=0.01)
@@ -98,13 +98,23 @@ def test_print_files_are_each_print_area_at_300_dpi_with_an_srgb_profile(worker)
         assert "sRGB" in ImageCms.getProfileDescription(profile)
         alpha = np.asarray(image)[..., 3]
         assert alpha.max() == 255 and alpha.min() == 0  # the pet, cut out, on a transparent print area
+    mug = next(entry for entry in result["print_files"] if entry["product"] == "mug")
+    assert mug["print_area_in"] == [9.0, 3.5]  # an 11 oz mug's wrap, as print shops state it
 
 
-def test_a_busy_photo_covers_the_mug_print_file_edge_to_edge(worker):
-    """A photo whose background stays (a room): the mug is printed edge to edge, the cat whole."""
+def test_a_busy_photo_covers_the_mug_face_the_mockup_shows_and_nothing_else_of_its_wrap(worker):
+    """A photo whose background stays (a room) is printed edge to edge on the 4.23 x 2.95 in face the mockup
+    shows; the rest of the 9 x 3.5 in wrap (round the back and the handle) stays bare, as the mockup promised."""
     result, _ = run_job(worker, photo_job(design_id="room", style="photo", products=["mug"], print_files=True))
     [entry] = result["print_files"]
-    assert np.asarray(opened(entry))[..., 3].min() == 255
+    alpha = np.asarray(opened(entry))[..., 3].astype(int)
+    assert alpha.shape == (1050, 2700)
+    (left, top), (width, height) = worker.templates["mug"].print_file.area_at_in, worker.templates["mug"].print_area_in
+    rows, columns = (round(top * 300), round((top + height) * 300)), (round(left * 300), round((left + width) * 300))
+    assert alpha[rows[0] + 1 : rows[1] - 1, columns[0] + 1 : columns[1] - 1].min() == 255  # blends at its edge
+    outside = np.ones_like(alpha, dtype=bool)
+    outside[rows[0] - 1 : rows[1] + 1, columns[0] - 1 : columns[1] + 1] = False
+    assert alpha[outside].max() == 0
 
 
 def test_print_files_have_their_own_bound_checked_before_anything_runs(worker):

@@ -131,7 +131,7 @@ def job_outputs(
                 describes={
                     "product": item.product,
                     "design_index": item.design_index,
-                    "print_area_in": list(item.print_area_in),
+                    "print_area_in": list(item.size_in),
                     "dpi": PRINT_DPI,
                 },
             )

@@ -51,6 +51,16 @@ class Fill(BaseModel):
     )
 
 
+class PrintFileSpec(BaseModel):
+    """The area a print shop prints when it is larger than what the mockup shows: an 11 oz mug's wrap is
+    9 x 3.5 in, and its photo shows the 4.23 x 2.95 in facing the camera. The print file is this size, with
+    the shown print area at ``area_at_in`` (its top-left corner, inches from the file's top-left)."""
+
+    model_config = ConfigDict(extra="forbid")
+    size_in: tuple[Annotated[float, Field(gt=0, le=100)], Annotated[float, Field(gt=0, le=100)]]
+    area_at_in: tuple[Annotated[float, Field(ge=0, le=100)], Annotated[float, Field(ge=0, le=100)]] = (0.0, 0.0)
+
+
 class TemplateAssets(BaseModel):
     model_config = ConfigDict(extra="forbid")
     base: str
@@ -71,12 +81,19 @@ class TemplateSpec(BaseModel):
     print_area_in: tuple[Annotated[float, Field(gt=0, le=100)], Annotated[float, Field(gt=0, le=100)]] = Field(
         description="the print area's width and height in inches, as print shops state it (a tee's front: 12 x 16)"
     )
+    print_file: PrintFileSpec | None = Field(
+        None, description="the whole area the shop prints, when larger than the print area shown (a mug's wrap)"
+    )
     fill: Fill = Field(default_factory=Fill)
     colors: dict[str, str] = Field(default_factory=dict)
     default_color: str | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> TemplateSpec:
+        if self.print_file is not None:
+            for i, side in enumerate(("width", "height")):
+                if self.print_file.area_at_in[i] + self.print_area_in[i] > self.print_file.size_in[i] + 1e-6:
+                    raise ValueError(f"the print area runs past the print file's {side} (print_file.area_at_in)")
         for name, value in self.colors.items():
             parse_color(value)
             if not name.replace("_", "").isalnum():
@@ -108,6 +125,7 @@ class MockupTemplate:
     print_size: tuple[float, float]  # the print area's width and height in photo pixels
     print_area_in: tuple[float, float]  # ... and on the product, in inches: its aspect is what designs fit
     print_box: PixelBox  # the photo's rows and columns that hold any of the print area (where to composite)
+    print_file: PrintFileSpec  # what the shop prints: the print area itself unless the template says more
     fill: Fill
     colors: dict[str, str]
     default_color: str | None
@@ -177,6 +195,7 @@ def load_template(folder: Path, device: torch.device) -> MockupTemplate:
         print_size=print_size,
         print_area_in=spec.print_area_in,
         print_box=bounding_box(mask[0] > 0),
+        print_file=spec.print_file or PrintFileSpec(size_in=spec.print_area_in),
         fill=spec.fill,
         colors=spec.colors,
         default_color=spec.default_color,
