@@ -8,6 +8,7 @@ that hid stored images, and the low-severity cases that ended in ``internal``.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import socket
 import subprocess
@@ -34,6 +35,7 @@ from tests.hostile import (
 from tests.test_delivery import SECRET, webhook_events
 from worker import DesignWorker
 from worker.outbound.inputs import decode_image
+from worker.outbound.urls import blocked_reason
 from worker.runtime.config import Settings
 from worker.runtime.faults import FaultPlan
 from worker.runtime.logs import _job_secrets, redact
@@ -65,6 +67,39 @@ def test_metadata_addresses_stay_blocked_when_private_urls_are_allowed(worker):
     for url in ("https://169.254.170.2/v2/credentials", "http://169.254.169.254/latest/", "https://[fd00:ec2::254]/"):
         result, _ = run_job(worker, small_job(image=url))
         assert result["error_code"] == "invalid_input" and "metadata" in result["error"], result
+
+
+METADATA_INSIDE_IPV6 = {
+    "NAT64": "64:ff9b::a9fe:a9fe",
+    "6to4": "2002:a9fe:a9fe::1",
+    "IPv4-compatible": "::169.254.169.254",
+    "SIIT": "::ffff:0:a9fe:a9fe",
+    "IPv4-mapped": "::ffff:169.254.169.254",
+}
+
+
+@pytest.mark.parametrize("form", sorted(METADATA_INSIDE_IPV6))
+def test_the_metadata_address_inside_an_ipv6_address_is_still_the_metadata_address(worker, form):
+    """Every IPv6 form that carries an IPv4 address is judged as that address, private URLs allowed or not."""
+    result, _ = run_job(worker, small_job(image=f"http://[{METADATA_INSIDE_IPV6[form]}]/pet.png"))
+    assert result["error_code"] == "invalid_input" and "metadata" in result["error"], result
+
+
+@pytest.mark.parametrize(
+    ("address", "allowed"),
+    [
+        ("64:ff9b::7f00:1", False),  # NAT64 of loopback
+        ("2002:c0a8:101::1", False),  # 6to4 of 192.168.1.1
+        ("::ffff:0:a00:1", False),  # SIIT of 10.0.0.1
+        ("2001:0:4136:e378:8000:63bf:3f57:fefd", False),  # Teredo, client 192.168.1.2
+        ("fec0::1", False),  # site-local, deprecated
+        ("64:ff9b:1::808:808", False),  # NAT64 local-use: where its IPv4 sits is the operator's choice
+        ("64:ff9b::808:808", True),  # NAT64 of a public address
+        ("2606:4700::1111", True),
+    ],
+)
+def test_ipv6_forms_of_private_addresses_are_refused_in_production(address, allowed):
+    assert (blocked_reason(ipaddress.ip_address(address), allow_private=False) is None) == allowed
 
 
 def test_an_international_host_name_is_looked_up_not_a_crash(worker):

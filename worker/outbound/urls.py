@@ -36,6 +36,13 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # AWS IPv6: fd00:ec2::254; Alibaba: 100.100.100.200) and every other link-local address.
 METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in ("fd00:ec2::254", "100.100.100.200"))
 ALWAYS_BLOCKED_NETWORKS = (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fe80::/10"))
+# IPv6 forms that carry an IPv4 address in their last 32 bits: NAT64's well-known prefix (RFC 6052), SIIT's
+# translated form (RFC 2765) and the deprecated IPv4-compatible form (RFC 4291). 6to4 and Teredo have their own
+# accessors. Each is checked as the IPv4 address inside it.
+IPV4_IN_LAST_32_BITS = tuple(ipaddress.ip_network(n) for n in ("64:ff9b::/96", "::ffff:0:0:0/96", "::/96"))
+# Refused outright: site-local (deprecated, RFC 3879) and NAT64's local-use prefix, whose IPv4 sits where the
+# operator's prefix length puts it (RFC 8215), so it cannot be unwrapped and checked.
+DEPRECATED_NETWORKS = (ipaddress.ip_network("fec0::/10"), ipaddress.ip_network("64:ff9b:1::/48"))
 FORBIDDEN_CHARACTERS = re.compile(r"[\\\s\x00-\x1f\x7f]")
 HOSTNAME = re.compile(
     r"(?=.{1,253}\.?$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.?"
@@ -124,10 +131,24 @@ def canonical_host(host: str, field: str) -> str:
     return ascii_host
 
 
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries (mapped, 6to4, Teredo's client, NAT64, SIIT, compatible)."""
+    if address.ipv4_mapped or address.sixtofour:
+        return address.ipv4_mapped or address.sixtofour
+    if address.teredo:
+        return address.teredo[1]
+    if int(address) > 1 and any(address in network for network in IPV4_IN_LAST_32_BITS):  # not :: nor ::1
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def blocked_reason(address: IPAddress, allow_private: bool) -> str | None:
-    """Why a connection to ``address`` is refused, or None when it is allowed."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
+    """Why a connection to ``address`` is refused, or None when it is allowed. An IPv6 address that carries an
+    IPv4 address is judged as that IPv4 address: that is where the connection goes."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if any(address in network for network in DEPRECATED_NETWORKS):
+            return "a deprecated IPv6 range (site-local or NAT64 local-use)"
+        address = embedded_ipv4(address) or address
     if address in METADATA_ADDRESSES or any(address in network for network in ALWAYS_BLOCKED_NETWORKS):
         return "a link-local or cloud metadata address"
     if allow_private:
