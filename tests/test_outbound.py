@@ -34,6 +34,7 @@ from tests.hostile import (
 )
 from tests.test_delivery import SECRET, webhook_events
 from worker import DesignWorker
+from worker.delivery.storage import S3Storage, S3Target
 from worker.outbound.inputs import decode_image
 from worker.outbound.urls import blocked_reason
 from worker.runtime.config import Settings
@@ -318,7 +319,12 @@ def test_a_jobs_s3_endpoint_follows_the_url_rules(worker, endpoint, message):
     job = {
         "id": "s3-rules",
         "input": small_job(products=[]),
-        "s3Config": {"bucketName": "b", "endpointUrl": endpoint, "accessId": "AKIDJOB12345", "accessSecret": "x" * 20},
+        "s3Config": {
+            "bucketName": "designs",
+            "endpointUrl": endpoint,
+            "accessId": "AKIDJOB12345",
+            "accessSecret": "x" * 20,
+        },
     }
     result = worker.run(job, lambda _: None)
     assert result["error_code"] == "invalid_input" and message in result["error"], result
@@ -338,6 +344,62 @@ def test_a_private_s3_endpoint_is_refused_in_production(worker, s3_server):
     }
     result = strict.run(job, lambda _: None)
     assert result["error_code"] == "invalid_input" and "private" in result["error"], result
+
+
+def job_with_s3(s3_server, **s3_config) -> dict:
+    keys = {"bucketName": "designs", "endpointUrl": s3_server.endpoint, "accessId": S3_ACCESS_KEY}
+    return {
+        "id": "s3-job",
+        "input": small_job(products=[]),
+        "s3Config": keys | {"accessSecret": S3_SECRET_KEY} | s3_config,
+    }
+
+
+@pytest.mark.parametrize(
+    "bucket",
+    [
+        "arn:aws:s3:us-east-1:123456789012:accesspoint/evil",  # an access point ARN: botocore dials its host
+        "arn:aws:s3-object-lambda:us-east-1:123456789012:accesspoint/evil",
+        "evil--use1-az4--x-s3",  # an S3 Express directory bucket: botocore dials a zonal host built from it
+        "evil--x-s3",
+        "evil-123456789012-s3alias",
+        "evil--ol-s3",
+        "mrap.mrap",
+        "Designs",
+        "ab",
+        "192.168.1.1",
+        "evil.127.0.0.1.nip.io:80",
+        "xn--bcher-kva",
+    ],
+)
+def test_a_bucket_name_that_would_steer_the_connection_is_invalid_input(worker, s3_server, bucket):
+    result = worker.run(job_with_s3(s3_server, bucketName=bucket), lambda _: None)
+    assert result["error_code"] == "invalid_input" and "bucketName" in result["error"], result
+    assert bucket not in result["error"]
+
+
+@pytest.mark.parametrize("missing", ["accessId", "accessSecret"])
+def test_a_jobs_s3config_without_its_own_keys_is_invalid_input_not_signed_with_the_workers(
+    worker, s3_server, missing, monkeypatch
+):
+    """boto3's default chain would sign with the operator's key (or ask the metadata address): never."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDOPERATOR0000")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "operator-secret-" + "o" * 20)
+    job = job_with_s3(s3_server)
+    del job["s3Config"][missing]
+    result = worker.run(job, lambda _: None)
+    assert result["error_code"] == "invalid_input" and "accessId and accessSecret" in result["error"], result
+
+
+def test_a_jobs_bucket_is_addressed_by_path_on_the_endpoint_checked(worker, s3_server):
+    """A bucket name with dots (no virtual host could serve it over TLS) goes in the path, never in the host."""
+    s3_server.client.create_bucket(Bucket="pet-designs.v2")
+    result = worker.run(job_with_s3(s3_server, bucketName="pet-designs.v2"), lambda _: None)
+    assert "error" not in result, result
+    assert result["designs"][0]["url"].startswith(f"{s3_server.endpoint}/pet-designs.v2/")
+    virtual_by_default = worker.settings.model_copy(update={"s3_path_style": False})
+    target = S3Target.from_job(job_with_s3(s3_server)["s3Config"], None, virtual_by_default)
+    assert S3Storage(target, virtual_by_default).client.meta.config.s3["addressing_style"] == "path"
 
 
 def test_job_credentials_are_redacted_during_the_job_and_forgotten_after(worker, s3_server):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,6 +115,10 @@ class S3Target:
         fields = ("bucketName", "endpointUrl", "accessId", "accessSecret")
         if any(s3_config.get(name) is not None and not isinstance(s3_config[name], str) for name in fields):
             raise invalid_input(f"s3Config's {', '.join(fields)} must be strings", "s3Config")
+        if not s3_config.get("accessId") or not s3_config.get("accessSecret"):
+            # Without them boto3 would sign with the worker's own credentials (or ask the instance metadata).
+            raise invalid_input("s3Config needs its own accessId and accessSecret", "s3Config")
+        check_bucket_name(s3_config["bucketName"])
         endpoint = default.endpoint_url if default else None
         if s3_config.get("endpointUrl"):
             endpoint = checked_endpoint(s3_config["endpointUrl"], settings)
@@ -121,8 +126,32 @@ class S3Target:
             bucket=s3_config["bucketName"],
             endpoint_url=endpoint,
             region=default.region if default else None,
-            access_key_id=s3_config.get("accessId"),
-            secret_access_key=s3_config.get("accessSecret"),
+            access_key_id=s3_config["accessId"],
+            secret_access_key=s3_config["accessSecret"],
+            path_style=True,  # the bucket never becomes part of the host: the host dialled is the one checked
+        )
+
+
+# S3's bucket naming rules, with GCS's underscores; nothing botocore turns into another host (ARNs, S3 Express
+# directory buckets, access-point and Object Lambda aliases, multi-region access points) and no IP address.
+BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]")
+RESERVED_BUCKET_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-", "arn:")
+RESERVED_BUCKET_SUFFIXES = ("-s3alias", "--ol-s3", "--x-s3", "--table-s3", ".mrap")
+
+
+def check_bucket_name(name: str) -> None:
+    """A job's bucket name: refused (``invalid_input``) unless botocore can only ever use it as a path."""
+    if (
+        not BUCKET_NAME.fullmatch(name)
+        or name.startswith(RESERVED_BUCKET_PREFIXES)
+        or name.endswith(RESERVED_BUCKET_SUFFIXES)
+        or ".." in name
+        or re.fullmatch(r"\d+\.\d+\.\d+\.\d+", name)
+    ):
+        raise invalid_input(
+            "s3Config.bucketName must be a plain bucket name: 3-63 lowercase letters, digits, '.', '-' or '_', "
+            "no ARN, access point or directory bucket",
+            "s3Config",
         )
 
 
