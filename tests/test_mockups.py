@@ -66,11 +66,15 @@ def composite(design: torch.Tensor, product: str, color: str | None = None, temp
 
 def design_box(spec: dict, design_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Where an opaque design whose subject is all of it sits in print-area units (extent, offset), as
-    mockups/README.md says it is fitted: whole (nothing of the subject may be cropped), at ``align``."""
+    mockups/README.md says it is fitted: whole (nothing of the subject may be cropped), at ``align``; with
+    ``backfill: none``, centred with a margin of 7% of the short side all round when it does not fill."""
     fill = {"align": (0.5, 0.5)} | spec.get("fill", {})
     print_w, print_h = spec["print_area_in"]
     width, height = design_size
-    scale = min(print_w / width, print_h / height)
+    margin = 0.07 * min(print_w, print_h) if fill.get("backfill") == "none" else 0.0
+    if margin and width / height == pytest.approx(print_w / print_h):
+        margin = 0.0  # it fills the area: no mat
+    scale = min((print_w - 2 * margin) / width, (print_h - 2 * margin) / height)
     extent = np.array([width * scale / print_w, height * scale / print_h])
     return extent, np.array(fill["align"]) * (1 - extent)
 
@@ -180,14 +184,51 @@ def test_transparent_design_leaves_the_product_visible(product):
     assert torch.equal(out, quantised(template.tinted_base(template.default_color)))
 
 
-@pytest.mark.parametrize("product", ["mug", "phone_case", "poster"])
+@pytest.mark.parametrize("product", ["mug", "phone_case"])
 def test_cover_templates_print_edge_to_edge(product):
-    """A square design covers all of a phone case, poster or mug wrap, whatever the print area's shape."""
+    """A square photo whose subject is unknown (all of it) covers all of a phone case or mug: where it stops
+    short, a colour field made from it fills the rest."""
     template = TEMPLATES[product]
-    assert template.fill.mode == "cover"
+    assert template.fill.mode == "cover" and template.fill.backfill == "photo"
     design = torch.ones(1, 4, 512, 512)
     alpha = place_design(design, template)[0, 3]
     assert alpha[template.mask[0] > 0].min() > 0.999
+
+
+def test_a_photo_that_cannot_fill_the_poster_is_matted_with_an_even_margin():
+    """The poster crops no subject: a photo that cannot fill it is printed whole, centred, with the same margin
+    of paper on every side (7% of the short side), as a framed print on a larger sheet."""
+    template = TEMPLATES["poster"]
+    assert template.fill.backfill == "none"
+    width_in, height_in = template.print_area_in
+    for shape in ((512, 512), (300, 451), (451, 300)):  # square, landscape, portrait (rows, columns)
+        design = torch.ones(1, 4, *shape)
+        [layout] = design_layouts(design)
+        fit = fit_design(layout, (shape[1], shape[0]), template.print_area_in, template.fill)
+        margins_in = [
+            (fit.offset[0] * width_in, (1 - fit.offset[0] - fit.extent[0]) * width_in),
+            (fit.offset[1] * height_in, (1 - fit.offset[1] - fit.extent[1]) * height_in),
+        ]
+        assert margins_in[0][0] == pytest.approx(margins_in[0][1]) and margins_in[1][0] == pytest.approx(
+            margins_in[1][1]
+        )
+        assert min(min(m) for m in margins_in) == pytest.approx(0.07 * width_in)
+        assert fit.backfill is None and fit.window == WHOLE
+
+
+def test_a_photo_dissolves_into_its_colour_field_but_never_into_a_known_subject():
+    """On a phone case, an unknown subject's outermost 8% dissolves into the fill (soft, nothing cut); a pet the
+    matte found is never faded: only the background between it and the edge dissolves."""
+    template = TEMPLATES["phone_case"]
+    design = torch.ones(1, 4, 512, 512)
+    [unknown] = design_layouts(design)
+    fit = fit_design(unknown, (512, 512), template.print_area_in, template.fill)
+    assert fit.backfill is not None and fit.feather == (0.0, pytest.approx(0.08))
+    [pet] = design_layouts(design, [(0.05, 0.1, 0.95, 0.9)])
+    fit = fit_design(pet, (512, 512), template.print_area_in, template.fill)
+    assert fit.feather[1] == pytest.approx(0.07)  # 10% of room, less the 3% margin kept round the subject
+    [filling] = design_layouts(design, [(0.05, 0.02, 0.95, 0.98)])
+    assert fit_design(filling, (512, 512), template.print_area_in, template.fill).feather == (0.0, 0.0)
 
 
 @pytest.mark.parametrize("product", ["tshirt", "hoodie", "tote"])
@@ -260,15 +301,15 @@ def marked_subject(box: tuple[float, float, float, float], size: int = 512) -> t
     "subject", [(0.3, 0.3, 0.7, 0.7), (0.02, 0.1, 0.4, 0.95), (0.55, 0.0, 1.0, 0.45), (0.05, 0.05, 0.95, 0.95)]
 )
 def test_no_subject_pixel_is_cropped_on_any_product(product, subject):
-    """Whatever the product's shape, all of the subject (its four corner dots) is on the print area, and an
-    edge-to-edge product is covered edge to edge."""
+    """Whatever the product's shape, all of the subject (its four corner dots) is on the print area, and a
+    product filled edge to edge (a colour field where the photo stops short) is covered edge to edge."""
     design = marked_subject(subject)
     [layout] = design_layouts(design, [subject])
     seen = print_area_of(design, layout, product)
     red = (seen[0] > 0.5) & (seen[1] < 0.3)
     _, count = scipy.ndimage.label(red.numpy())
     assert count == 4, f"{count} of the subject's 4 corners are printed"
-    if TEMPLATES[product].fill.mode == "cover":
+    if TEMPLATES[product].fill.mode == "cover" and TEMPLATES[product].fill.backfill == "photo":
         assert seen[3].min() > 0.99
 
 

@@ -5,8 +5,10 @@ The rules are a print shop's:
 - a design is trimmed to its opaque part before it is fitted, so transparent margins never shrink the pet;
 - a cut-out (its background removed) is always printed whole: ``contain``, at the template's ``align``;
 - ``cover`` (phone case, poster, mug) fills the print area edge to edge only as far as that crops nothing of
-  the subject; where the design then stops short of an edge, a blurred, enlarged copy of it fills the rest,
-  so the product is still printed edge to edge;
+  the subject; where the design then stops short of an edge, the template's ``backfill`` says what shows:
+  ``photo``, a colour field made from the design (its colours, blurred to a wash) into which the design's
+  edge dissolves, so the product is still printed edge to edge; or ``none``: the design whole and centred
+  with an even margin of the product itself all round (a poster's paper, as a mat round a framed print);
 - proportions come from the print area's size on the product (``print_area_in``), never from the photo.
 
 A fit is, per design, the window of the design that is fitted (fractions of its width and height), its
@@ -27,6 +29,8 @@ WHOLE: Box = (0.0, 0.0, 1.0, 1.0)
 INK = 0.02  # the least alpha that counts as printed when a design is trimmed
 SUBJECT_MARGIN = 0.03  # of the design's size, kept around the subject so no edge touches it
 BACKFILL_EDGE = 6  # the blurred fill is the design at this many pixels on its long edge, enlarged: a colour field
+MAT = 0.07  # with ``backfill: none``: the margin round a print that cannot fill its area, of the area's short side
+FEATHER = 0.08  # of the design's width or height: how far in from its edge it dissolves into the colour field
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,7 @@ class PrintFit:
     extent: tuple[float, float]  # the window's width and height on the print area
     offset: tuple[float, float]  # where the window's top-left corner lands
     backfill: tuple[float, float, float, float] | None  # (extent, offset) of the blurred fill, when needed
+    feather: tuple[float, float] = (0.0, 0.0)  # per axis, in window fractions: the edge dissolving into the fill
 
     def grid(self, uv: torch.Tensor) -> torch.Tensor:
         """Print ``(..., 2)`` u, v -> the design's coordinates in ``grid_sample``'s [-1, 1]."""
@@ -123,6 +128,8 @@ def fit_design(
     else:
         scale = contain
     extent = (window_w * scale / area_w, window_h * scale / area_h)
+    if edge_to_edge and fill.backfill == "none" and min(extent) < 1 - 1e-6:
+        return matted(layout.opaque, (window_w, window_h), print_area)
     if not edge_to_edge:
         offset = tuple(fill.align[i] * (1 - extent[i]) for i in (0, 1))
         return PrintFit(layout.opaque, extent, offset, None)
@@ -133,14 +140,35 @@ def fit_design(
         focus_at, first, last = ((value - start) / size * extent[i] for value in (focus[i], subject[i], subject[i + 2]))
         covering = min(max(0.5 - focus_at, 1 - extent[i]), 0.0) if extent[i] >= 1 else (1 - extent[i]) / 2
         offset.append(min(max(covering, -first), 1 - last))  # the subject's edges stay on the print area
-    backfill = None
-    if min(extent) < 1 - 1e-6:
-        whole_w, whole_h = design_size
-        fill_scale = max(area_w / whole_w, area_h / whole_h)
-        fill_extent = (whole_w * fill_scale / area_w, whole_h * fill_scale / area_h)
-        fill_offset = [min(max(0.5 - focus[i] * fill_extent[i], 1 - fill_extent[i]), 0.0) for i in (0, 1)]
-        backfill = (*fill_extent, *fill_offset)
-    return PrintFit(layout.opaque, extent, (offset[0], offset[1]), backfill)
+    if min(extent) >= 1 - 1e-6 or fill.backfill == "none":
+        return PrintFit(layout.opaque, extent, (offset[0], offset[1]), None)
+    whole_w, whole_h = design_size
+    fill_scale = max(area_w / whole_w, area_h / whole_h)
+    fill_extent = (whole_w * fill_scale / area_w, whole_h * fill_scale / area_h)
+    fill_offset = [min(max(0.5 - focus[i] * fill_extent[i], 1 - fill_extent[i]), 0.0) for i in (0, 1)]
+    feather = tuple(edge_feather(layout, i) if extent[i] < 1 - 1e-6 else 0.0 for i in (0, 1))
+    return PrintFit(layout.opaque, extent, (offset[0], offset[1]), (*fill_extent, *fill_offset), feather)
+
+
+def matted(window: Box, window_size: tuple[float, float], print_area: tuple[float, float]) -> PrintFit:
+    """The whole window, centred, with a margin of ``MAT`` of the print area's short side all round: a print
+    on a larger sheet, as framed photographs are, where it cannot fill the area without cropping its subject."""
+    margin = MAT * min(print_area)
+    scale = min((print_area[i] - 2 * margin) / window_size[i] for i in (0, 1))
+    extent = (window_size[0] * scale / print_area[0], window_size[1] * scale / print_area[1])
+    return PrintFit(window, extent, ((1 - extent[0]) / 2, (1 - extent[1]) / 2), None)
+
+
+def edge_feather(layout: DesignLayout, axis: int) -> float:
+    """How far in from the window's edges (a fraction of it, along ``axis``) the design dissolves into the fill:
+    ``FEATHER``, but never into a subject the matte found (a design whose subject is all of it, unknown, has
+    its outermost ``FEATHER`` dissolve: a soft edge, nothing cut)."""
+    if layout.subject == layout.opaque:
+        return FEATHER
+    start, end = layout.opaque[axis], layout.opaque[axis + 2]
+    subject = padded(layout.subject, layout.opaque)
+    room = min(subject[axis] - start, end - subject[axis + 2]) / (end - start)
+    return max(0.0, min(FEATHER, room))
 
 
 def padded(subject: Box, window: Box) -> Box:
@@ -169,6 +197,7 @@ def sample_print(premultiplied: torch.Tensor, fits: list[PrintFit], uv: torch.Te
     placed = F.grid_sample(premultiplied, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
     for i, fit in enumerate(fits):
         if fit.backfill is not None and blurred is not None:
+            placed[i : i + 1] *= dissolve(grid[i], fit)
             under = F.grid_sample(
                 blurred[i : i + 1],
                 fit.backfill_grid(uv)[None],
@@ -178,6 +207,17 @@ def sample_print(premultiplied: torch.Tensor, fits: list[PrintFit], uv: torch.Te
             )
             placed[i : i + 1] += under * (1 - placed[i : i + 1, 3:])
     return placed
+
+
+def dissolve(grid: torch.Tensor, fit: PrintFit) -> torch.Tensor:
+    """``(1, 1, H, W)``: 1 inside the window, falling to 0 at its edges over ``fit.feather`` of it."""
+    weight = torch.ones_like(grid[..., 0])
+    for axis in (0, 1):
+        if fit.feather[axis] > 0:
+            low, high = 2 * fit.window[axis] - 1, 2 * fit.window[axis + 2] - 1  # the window in grid units
+            inside = torch.minimum(grid[..., axis] - low, high - grid[..., axis])
+            weight = weight * (inside / (fit.feather[axis] * (high - low))).clamp(0, 1)
+    return weight[None, None]
 
 
 def shrunk_to_fit(premultiplied: torch.Tensor, fits: list[PrintFit], area_width_px: float) -> torch.Tensor:

@@ -39,7 +39,9 @@ class Fill(BaseModel):
     ``contain``: all of the design, as large as fits, placed at ``align`` (fractions of the spare room:
     (0.5, 0) is top centre). ``cover``: the print area edge to edge, cropping what does not fit; the crop
     keeps ``focus`` (a design point, or ``"subject"``: the centre of the design's opaque part, the pet
-    rather than its background) as close to the centre as the design allows.
+    rather than its background) as close to the centre as the design allows. Where ``cover`` stops short of an
+    edge (the subject would be cropped), ``backfill`` says what fills the rest: ``photo``, a colour field
+    made from the design, its edge dissolving into it; ``none``, the product itself (a mat round a print).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -49,6 +51,7 @@ class Fill(BaseModel):
         0.5,
         0.5,
     )
+    backfill: Literal["photo", "none"] = "photo"
 
 
 class PrintFileSpec(BaseModel):
