@@ -92,6 +92,26 @@ def test_public_base_url_replaces_presigning(worker, s3_server):
     assert design["url"] == f"https://cdn.example.com/assets/{design['key']}"
 
 
+def test_a_jobs_own_bucket_never_gets_the_configured_cdn_url(worker, s3_server):
+    """S3_PUBLIC_BASE_URL fronts the configured bucket only: a job's s3Config bucket gets presigned URLs that
+    open the object it stored."""
+    cdn = configured(worker, **s3_settings(s3_server, s3_public_base_url="https://cdn.example.com/assets/"))
+    job = {
+        "id": "own-bucket",
+        "input": delivery_job(design_id="own", products=[]),
+        "s3Config": {
+            "bucketName": "override",
+            "endpointUrl": s3_server.endpoint,
+            "accessId": S3_ACCESS_KEY,
+            "accessSecret": S3_SECRET_KEY,
+        },
+    }
+    result = cdn.run(job, lambda _: None)
+    design = result["designs"][0]
+    assert not design["url"].startswith("https://cdn.example.com")
+    assert requests.get(design["url"], timeout=10).content[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_presigned_urls_work_for_their_lifetime_and_then_expire(worker, s3_server):
     """Two lifetimes, so that neither check hangs on how fast a loaded machine runs the job: a 60 s URL
     answers at once, and a 1 s URL is refused once 2.5 s have passed since the job returned (it was
@@ -162,6 +182,29 @@ def test_wrong_credentials_fail_cleanly_without_leaking_them(worker, s3_server, 
     text = json.dumps(result) + caplog.text
     assert wrong_secret not in text
     assert S3_SECRET_KEY not in text
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"s3Config": {"bucketName": "designs", "accessId": "AKIDLEAKED0000", "accessSecret": "leaked-" + "s" * 30}},
+        {"image": "https://cdn.example/pet.png?X-Amz-Signature=leaked" + "s" * 30 + "&x=" + "y" * 400},
+        {"webhook_url": "ftp://hooks.example/leaked-token-" + "t" * 30},
+        {"steps": "a" * 100},  # not a secret: quoted, but shortened
+    ],
+    ids=["s3Config-inside-input", "long-image-url", "webhook-url", "long-text"],
+)
+def test_a_validation_error_quotes_no_secret_and_at_most_40_characters(worker, httpserver, overrides):
+    """Not in the result, not in the design.failed webhook: secret fields are named, never quoted."""
+    httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
+    hooked = configured(worker, webhook_url=httpserver.url_for("/hook"), webhook_secret=SECRET)
+    result, _ = run_job(hooked, delivery_job() | overrides)
+    assert result["error_code"] in ("invalid_input", "input_fetch_failed")  # the image URL is fetched: it is valid
+    [(_, event)] = webhook_events(httpserver)
+    for text in (json.dumps(result), json.dumps(event)):
+        assert "leaked" not in text and "AKIDLEAKED" not in text
+    for quoted in re.findall(r"\(got (.*?)\)(?:;|$)", result["error"]):
+        assert len(quoted) <= 40
 
 
 # --- webhooks -----------------------------------------------------------------------------------------

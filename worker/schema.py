@@ -177,19 +177,23 @@ FIELD_OF_ERROR = {
 }
 
 
+# Fields whose values an error never quotes: URLs carry signatures and tokens (a presigned image URL, a
+# webhook's query string), and a field the schema does not know may be anything (an s3Config with its keys).
+NEVER_QUOTED = frozenset({"image", "webhook_url"})
+QUOTED_TYPES = (str, int, float, bool, type(None))  # a list or an object may hold anything
+UNQUOTED_ERRORS = ("missing", "extra_forbidden", "unknown_style", "unknown_product", "unknown_color", "design_id")
+
+
 def _describe(error: dict[str, Any]) -> dict[str, Any]:
     field = ".".join(str(part) for part in error["loc"]) or FIELD_OF_ERROR.get(error["type"], "input")
     message = error["msg"]
-    if error["type"] not in (
-        "missing",
-        *FIELD_OF_ERROR,
-        "unknown_style",
-        "unknown_product",
-        "unknown_color",
-        "design_id",
-    ):
-        shown = repr(error["input"])
-        message += f" (got {shown if len(shown) <= 80 else shown[:77] + '...'})"
+    quoted = (  # the unknown-name errors quote the name themselves, shortened
+        error["type"] not in (*UNQUOTED_ERRORS, *FIELD_OF_ERROR)
+        and not (error["loc"] and error["loc"][0] in NEVER_QUOTED)
+        and isinstance(error["input"], QUOTED_TYPES)
+    )
+    if quoted:
+        message += f" (got {shorten(repr(error['input']))})"
     return {"field": field, "message": message}
 
 

@@ -81,6 +81,7 @@ class S3Target:
     access_key_id: str | None = None
     secret_access_key: str | None = None
     path_style: bool | None = None  # None: S3_PATH_STYLE decides
+    public_base_url: str | None = None  # S3_PUBLIC_BASE_URL: the configured bucket's CDN, never a job's bucket
 
     @classmethod
     def from_settings(cls, settings: Settings) -> S3Target | None:
@@ -100,6 +101,7 @@ class S3Target:
             access_key_id=key.get_secret_value() if key else None,
             secret_access_key=secret.get_secret_value() if secret else None,
             path_style=path_style,
+            public_base_url=(settings.s3_public_base_url or "").rstrip("/") or None,
         )
 
     @classmethod
@@ -205,7 +207,7 @@ class S3Storage:
         self.target = target
         self.prefix = settings.s3_prefix.strip("/")
         self.expires_s = settings.s3_url_expires_s
-        self.public_base_url = (settings.s3_public_base_url or "").rstrip("/") or None
+        self.public_base_url = target.public_base_url
         self.cache_control = settings.s3_cache_control
         path_style = settings.s3_path_style if target.path_style is None else target.path_style
         config = Config(
