@@ -18,6 +18,7 @@ from tests.conftest import S3_ACCESS_KEY, S3_SECRET_KEY, configured, run_job, s3
 from worker import DesignWorker
 from worker.delivery.webhooks import verify
 from worker.progress import STAGES
+from worker.runtime import logs
 from worker.runtime.config import Settings
 
 SECRET = "whsec_" + base64.b64encode(b"a test secret of 24 bytes!").decode()
@@ -399,3 +400,24 @@ def test_on_runpod_without_a_bucket_the_worker_is_unfit(tiny_model, tmp_path, mo
     unfit = DesignWorker.cold_start(Settings(model_id=str(tiny_model), output_dir=tmp_path))
     with pytest.raises(RuntimeError, match="no bucket is configured"):
         unfit.fitness_check()
+
+
+# --- logs -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "secret",
+    ['quote"in-it-0123', "back\\slash-0123", "new\nline-0123456", "non-ascii-é-0123", "sh0rt", "Ab1"],
+)
+def test_a_secret_is_redacted_however_json_spells_it_and_however_short(secret, monkeypatch):
+    """The log line is JSON: a quote, backslash, newline or non-ASCII character is escaped there, so the
+    secret is redacted before escaping; a short one is redacted where it stands alone."""
+    monkeypatch.setattr(logs, "_secrets", set())
+    logs.redact_secret(secret)
+    record = logging.LogRecord("worker.test", logging.INFO, __file__, 1, "key=%s; done", (secret,), None)
+    line = logs.JsonFormatter().format(record)
+    assert secret not in line and json.dumps(secret)[1:-1] not in line
+    assert json.loads(line)["message"] == f"key={logs.REDACTED}; done"
+    if len(secret) < logs.SHORT_SECRET:  # not inside a longer word
+        record = logging.LogRecord("worker.test", logging.INFO, __file__, 1, "x%sx", (secret,), None)
+        assert json.loads(logs.JsonFormatter().format(record))["message"] == f"x{secret}x"

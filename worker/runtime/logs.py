@@ -45,16 +45,19 @@ _secrets: set[str] = set()
 _job_secrets: Counter[str] = Counter()  # a job's own credentials, for as long as the job runs
 
 
+SHORT_SECRET = 8  # a secret shorter than this is redacted only where it stands alone, not inside a word
+
+
 def redact_secret(value: str | None) -> None:
-    """Never log ``value`` from now on (short values are ignored: they would redact ordinary words)."""
-    if value and len(value) >= 8:
+    """Never log ``value`` from now on."""
+    if value:
         _secrets.add(value)
 
 
 @contextmanager
 def job_secrets(*values: object) -> Iterator[None]:
     """Redact ``values`` (a job's ``s3Config`` credentials) while the job runs, then forget them."""
-    held = [value for value in values if isinstance(value, str) and len(value) >= 8]
+    held = [value for value in values if isinstance(value, str) and value]
     _job_secrets.update(held)
     try:
         yield
@@ -66,8 +69,13 @@ def job_secrets(*values: object) -> Iterator[None]:
 
 
 def redact(text: str) -> str:
+    """``text`` with every known secret and request signature replaced. Run it on text before it is escaped
+    (JSON turns a quote, backslash, newline or non-ASCII character of a secret into another spelling)."""
     for secret in sorted(_secrets | set(_job_secrets), key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
+        if len(secret) >= SHORT_SECRET:
+            text = text.replace(secret, REDACTED)
+        else:  # a short secret may be an ordinary word's letters: only where it stands alone
+            text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", REDACTED, text)
     for pattern in SIGNATURE_PATTERNS:
         text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + REDACTED, text)
     return text
@@ -89,11 +97,11 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "job_id": JOB_ID.get(),
-            "message": record.getMessage(),
+            "message": redact(record.getMessage()),
         }
         if record.exc_info:
-            event["exception"] = self.formatException(record.exc_info)
-        return redact(json.dumps(event, default=str))
+            event["exception"] = redact(self.formatException(record.exc_info))
+        return redact(json.dumps(event, default=str))  # and the escaped line, for signatures in other fields
 
 
 def configure_logging(settings: Settings, local_test: bool = False) -> None:
