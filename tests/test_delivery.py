@@ -6,17 +6,24 @@ import base64
 import json
 import logging
 import re
+import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import requests
 from standardwebhooks import Webhook, WebhookVerificationError
 from werkzeug import Response
 
 from tests.conftest import S3_ACCESS_KEY, S3_SECRET_KEY, configured, run_job, s3_settings, small_job
+from tests.hostile import DelayingProxy
 from worker import DesignWorker
+from worker.delivery.outputs import ImageOutput, store_outputs
+from worker.delivery.storage import S3Storage, S3Target
 from worker.delivery.webhooks import verify
+from worker.errors import ErrorCode, WorkerError
+from worker.outbound.urls import Deadline
 from worker.progress import STAGES
 from worker.runtime import logs
 from worker.runtime.config import Settings
@@ -145,6 +152,29 @@ def test_a_jobs_s3config_overrides_the_bucket(s3_worker, s3_server):
     assert s3_server.keys("override", "shop/elsewhere/") == [result["designs"][0]["key"]]
     assert re.fullmatch(r"shop/elsewhere/design-0-\w{12}\.png", result["designs"][0]["key"])
     assert s3_server.keys("designs", "shop/elsewhere/") == []
+
+
+def test_uploads_that_land_after_the_deadline_are_removed_so_the_bucket_matches_the_result(worker, s3_server):
+    """A slow S3 peer (each connection held 3 s) and a 1 s deadline: the stage ends in time, and whatever
+    lands after it is removed, so the bucket holds exactly what ``partial_output`` lists."""
+    proxy = DelayingProxy(int(s3_server.endpoint.rsplit(":", 1)[1]), delay_s=3)
+    slow = configured(worker, **s3_settings(s3_server, s3_endpoint_url=f"http://127.0.0.1:{proxy.port}"))
+    storage = S3Storage(S3Target.from_settings(slow.settings), slow.settings)
+    outputs = [
+        ImageOutput("design", f"late-arrivals/design-{i}", np.full((8, 8, 3), i, np.uint8), "png", {}, {})
+        for i in range(3)
+    ]
+    try:
+        with pytest.raises(WorkerError) as failure:
+            store_outputs(outputs, storage, Deadline(1.0))
+        assert failure.value.code == ErrorCode.TIMEOUT
+        give_up = time.monotonic() + 60
+        while any(t.name.startswith("store") for t in threading.enumerate()) and time.monotonic() < give_up:
+            time.sleep(0.1)  # the uploads still in flight land, and are removed
+    finally:
+        proxy.stop()
+    reported = [entry["key"] for entry in failure.value.partial_output["designs"]]
+    assert s3_server.keys("designs", "late-arrivals/") == sorted(reported)
 
 
 def test_unreachable_s3_is_storage_unavailable_and_a_failed_webhook(worker, httpserver):

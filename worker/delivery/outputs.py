@@ -11,6 +11,7 @@ immutable.
 from __future__ import annotations
 
 import hashlib
+import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -143,21 +144,33 @@ def job_outputs(
 def store_outputs(outputs: list[ImageOutput], storage: Storage, deadline: Deadline) -> list[StoredOutput]:
     """Encode and store every output in parallel, within ``deadline``; results in the order of ``outputs``.
 
-    A failure or the deadline ends the stage with a ``WorkerError`` that still lists what was stored.
+    A failure or the deadline ends the stage with a ``WorkerError`` that still lists what was stored. An upload
+    still in flight when the deadline passes is removed if it lands later: the result and the bucket agree.
     """
+    lock, in_time, abandoned = threading.Lock(), set(), threading.Event()
 
     def encode_and_put(output: ImageOutput) -> StoredOutput:
         artifact = output.encode()
-        return StoredOutput(output, storage.put(artifact), len(artifact.data))
+        stored = StoredOutput(output, storage.put(artifact), len(artifact.data))
+        with lock:  # the stage either counts it (before giving up) or never sees it: then it is removed
+            if abandoned.is_set():
+                storage.delete(stored.stored.key)
+            else:
+                in_time.add(id(output))
+        return stored
 
     pool = ThreadPoolExecutor(max_workers=max(1, min(MAX_THREADS, len(outputs))), thread_name_prefix="store")
     futures = [pool.submit(encode_and_put, output) for output in outputs]
     try:
-        done, pending = wait(futures, timeout=deadline.remaining())
+        wait(futures, timeout=deadline.remaining())
     finally:
         pool.shutdown(wait=False, cancel_futures=True)  # a stuck peer keeps its thread, not the job
-    stored = [future.result() for future in futures if future in done and future.exception() is None]
-    failures = [future.exception() for future in futures if future in done and future.exception() is not None]
+    with lock:
+        abandoned.set()
+        done = {future for future, output in zip(futures, outputs, strict=True) if id(output) in in_time}
+        pending = [future for future in futures if future not in done and not future.done()]
+    stored = [future.result() for future in futures if future in done]
+    failures = [future.exception() for future in futures if future.done() and future.exception() is not None]
     if pending:
         error = WorkerError(ErrorCode.TIMEOUT, "the job ran out of time storing its images (JOB_TIMEOUT_S)")
     elif failures:

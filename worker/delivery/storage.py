@@ -46,6 +46,10 @@ class Storage(Protocol):
         """Store one artifact; a failure is a ``storage_unavailable`` WorkerError."""
         ...
 
+    def delete(self, key: str) -> None:
+        """Remove a stored artifact by its full key (what ``put`` returned); best effort, never raises."""
+        ...
+
 
 class LocalStorage:
     """Files under ``OUTPUT_DIR`` with ``file://`` URLs: the default when no bucket is configured."""
@@ -69,6 +73,9 @@ class LocalStorage:
             raise WorkerError(
                 ErrorCode.STORAGE_UNAVAILABLE, f"could not write to OUTPUT_DIR ({exc.strerror})"
             ) from None
+
+    def delete(self, key: str) -> None:
+        (self.root / key).unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
@@ -266,6 +273,12 @@ class S3Storage:
                 ErrorCode.STORAGE_UNAVAILABLE,
                 f"could not reach the bucket {self.target.bucket!r} ({type(exc).__name__})",
             ) from None
+
+    def delete(self, key: str) -> None:
+        try:
+            self.client.delete_object(Bucket=self.target.bucket, Key=key)
+        except (BotoCoreError, ClientError) as exc:
+            log.warning("could not remove %s from the bucket (%s)", key, type(exc).__name__)
 
 
 def storage_for(target: S3Target | None, settings: Settings) -> Storage:
