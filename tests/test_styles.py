@@ -23,6 +23,7 @@ from worker import DesignWorker
 from worker.runtime.config import Settings
 from worker.style.catalog import BUILTIN_STYLES_DIR, FilterStep, Style, load_styles
 from worker.style.filters import FILTERS, FilterContext, luminance, parse_color
+from worker.style.filters.base import REFERENCE_SIZE
 from worker.style.matte import colour_matte
 
 STYLES = load_styles(BUILTIN_STYLES_DIR)
@@ -79,15 +80,18 @@ def test_pop_art_uses_only_its_palette():
     assert torch.cdist(colours, allowed).amin(dim=1).max() < 1e-6
 
 
-def test_pop_art_halftone_is_periodic_at_its_period():
-    size = 256
-    flat = torch.tensor(parse_color("#ff9100")).view(1, 3, 1, 1).expand(1, 3, size, size).contiguous()
-    out = STYLES["pop_art"].apply_filters(flat, seeds=[1])
+@pytest.mark.parametrize("size", [512, 1024])
+def test_pop_art_halftone_is_periodic_at_its_period_scaled_with_the_picture(size):
+    flat = torch.tensor(parse_color("#d84315")).view(1, 3, 1, 1).expand(1, 3, size, size).contiguous()  # a ramp step
+    params = style_params("pop_art", "halftone")
+    out = FILTERS["halftone"](flat, FilterContext([1]), **params)
     spectrum = torch.fft.fftshift(torch.fft.fft2(luminance(out)[0, 0] - luminance(out).mean())).abs()
     peak = divmod(int(spectrum.argmax()), size)
     radius = ((peak[0] - size / 2) ** 2 + (peak[1] - size / 2) ** 2) ** 0.5
-    period = style_params("pop_art", "halftone")["period"]
-    assert abs(radius - size / period) < 1.5  # the strongest frequency is the dot lattice's
+    period = params["period"] * size / REFERENCE_SIZE  # a style's sizes are pixels of a 1024 px design
+    # the strongest frequency is the dot lattice's: its fundamental, or the (1, 1) harmonic of the rotated
+    # lattice (along an axis, sqrt 2 times as far: the fundamental's leaks off the whole-bin grid at 45 degrees)
+    assert min(abs(radius - size / period), abs(radius - 2**0.5 * size / period)) < 1.5
 
 
 def test_pop_art_on_the_tiny_model_keeps_the_palette(worker):
@@ -100,7 +104,7 @@ def test_pop_art_on_the_tiny_model_keeps_the_palette(worker):
 
 
 def test_watercolor_softens_detail():
-    source = colourful_detail()
+    source = colourful_detail(REFERENCE_SIZE)  # its sizes are a 1024 px design's: smaller ones scale down
     out = STYLES["watercolor"].apply_filters(source, seeds=[1])
     assert laplacian_energy(out) < 0.5 * laplacian_energy(source)
 
@@ -192,6 +196,27 @@ def test_metal_is_brushed_along_one_direction():
     along = (tone[:, 1:] - tone[:, :-1]).abs().mean()
     across = (tone[1:] - tone[:-1]).abs().mean()
     assert across > 3 * along > 0  # streaks run horizontally
+
+
+def test_metal_keeps_a_black_cat_dark_and_a_white_cat_light():
+    """Each pet's own lightness survives the chrome (before issue 22 the tabby and the white cat both came
+    out as the same silver: medians 0.67 and 0.72)."""
+    medians = {name: luminance(design("metal", name))[0, 0][subject(name).subject].median() for name in PETS}
+    assert medians["dark"] + 0.1 < medians["plain"] < medians["white"] - 0.1
+
+
+def test_metal_draws_no_halo_round_a_dark_head_on_a_pale_wall():
+    """Local contrast against an edge-preserving base: the wall next to the head is no brighter than the
+    rest of it (before issue 22: 0.05 brighter, a glowing rim round a person)."""
+    size = 512
+    yy, xx = torch.meshgrid(torch.arange(size).float(), torch.arange(size).float(), indexing="ij")
+    radius = ((xx - size / 2) ** 2 + (yy - size / 2) ** 2).sqrt()
+    head, wall = torch.tensor([0.25, 0.2, 0.15]).view(3, 1, 1), torch.tensor([0.75, 0.75, 0.72]).view(3, 1, 1)
+    image = torch.where(radius < size / 4, head, wall).unsqueeze(0)
+    image = (image + 0.03 * torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    tone = luminance(STYLES["metal"].apply_filters(image, [1]))[0, 0]
+    rim = tone[(radius > size / 4 + 6) & (radius < size / 4 + 30)].mean()
+    assert rim < tone[radius > size / 2.2].mean() + 0.03
 
 
 def test_metal_on_the_tiny_model(worker):
@@ -327,6 +352,13 @@ def test_pop_art_draws_every_pet_not_a_silhouette(pet_name):
         assert 0.1 < black < 0.88
 
 
+@pytest.mark.parametrize("pet_name", PETS)
+def test_pop_art_draws_each_eye_in_at_least_three_tones(pet_name):
+    """Pupil, iris and rim apart: before issue 22 the black cat's eyes printed in two (a black hole)."""
+    out, photo = design("pop_art", pet_name), subject(pet_name)
+    assert min(tone_levels(out, eye) for eye in photo.eyes) >= 3
+
+
 def test_pop_art_outlines_the_pet_on_any_shirt():
     photo, out = subject("white"), design("pop_art", "white")
     inside = photo.alpha[0, 0] > 0.5
@@ -334,11 +366,39 @@ def test_pop_art_outlines_the_pet_on_any_shirt():
     assert luminance(out)[0, 0][rim].mean() < 0.15  # a white cat keeps a dark contour
 
 
-@pytest.mark.parametrize("pet_name", ["plain", "white", "busy"])
-def test_watercolor_leaves_highlights_as_bare_paper(pet_name):
+def bare_paper(out: torch.Tensor) -> torch.Tensor:
+    """``(H, W)``: where the design is unpainted paper (light and colourless)."""
+    return (luminance(out)[0, 0] > 0.9) & (chroma(out)[0] < 0.08)
+
+
+@pytest.mark.parametrize("pet_name", PETS)
+def test_watercolor_keeps_bare_paper_out_of_the_pets_face(pet_name):
+    """Before issue 22 the wash left every light area as paper: 12% of the tabby, 23% of the white cat and
+    9 to 16% of their eyes, nose and the fur round them were blank shapes with hard edges, a broken face."""
     photo, out = subject(pet_name), design("watercolor", pet_name)
-    bare_paper = (luminance(out)[0, 0] > 0.9) & (chroma(out)[0] < 0.08)
-    assert bare_paper[photo.subject].float().mean() > 0.08  # unpainted highlights: not a faded photo
+    assert bare_paper(out)[photo.subject].float().mean() < 0.1
+    assert bare_paper(out)[photo.features].float().mean() < 0.06
+
+
+def test_watercolor_leaves_small_highlights_and_the_backdrop_as_paper():
+    """Catchlights stay paper, a wide light patch of the pet gets a pale wash, the backdrop stays paper."""
+    size = 512
+    yy, xx = torch.meshgrid(torch.arange(size).float(), torch.arange(size).float(), indexing="ij")
+    fur = 0.45 + 0.12 * torch.sin(xx / 3) * torch.sin(yy / 5)  # a textured mid-tone coat
+    pet_shape = ((xx - 256) ** 2 + (yy - 256) ** 2).sqrt() < 200
+    patch = (xx - 300).abs().maximum((yy - 300).abs()) < 40  # a white blaze, 80 px wide
+    dots = ((xx - 190) ** 2 + (yy - 200) ** 2).sqrt() < 5  # a catchlight
+    tone = torch.where(pet_shape, fur, torch.tensor(0.97))
+    tone = torch.where(patch | dots, torch.tensor(0.98), tone)
+    image = (tone * torch.tensor([1.0, 0.9, 0.75]).view(3, 1, 1)).unsqueeze(0).clamp(0, 1)  # a warm coat
+    out = run_chain(STYLES["watercolor"], image, pet_shape.float().view(1, 1, size, size))
+    pigment, tone_out = chroma(out)[0], luminance(out)[0, 0]
+    catchlight = ((xx - 190) ** 2 + (yy - 200) ** 2).sqrt() < 3
+    blaze = (xx - 300).abs().maximum((yy - 300).abs()) < 25
+    backdrop = ~pet_shape & (((xx - 256) ** 2 + (yy - 256) ** 2).sqrt() > 215)
+    assert pigment[catchlight].mean() < 0.04  # paper: no pigment
+    assert pigment[blaze].mean() > 0.06  # a pale wash of the coat's colour, not a hole
+    assert pigment[backdrop].mean() < 0.04 and tone_out[backdrop].mean() > 0.88
 
 
 # --- matte, print size ------------------------------------------------------------------------------

@@ -68,6 +68,25 @@ def shrunk(image: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(image, size=(max(1, round(height * factor)), max(1, round(width * factor))), mode="area")
 
 
+REFERENCE_SIZE = 1024  # sizes in style files are pixels of a design this long on its long edge
+
+
+def size_factor(image: torch.Tensor) -> float:
+    """How much larger than ``REFERENCE_SIZE`` the picture is: a filter's sizes are multiplied by it, so a
+    512 px design gets the same look as a 1024 px one (not outlines, dots and grain twice as coarse)."""
+    return max(image.shape[-2:]) / REFERENCE_SIZE
+
+
+def scaled(pixels: float, image: torch.Tensor, least: float = 0.5) -> float:
+    """A size of a style file (pixels at ``REFERENCE_SIZE``) in the picture's pixels, at least ``least``."""
+    return max(least, pixels * size_factor(image))
+
+
+def scaled_int(pixels: float, image: torch.Tensor, least: int = 1) -> int:
+    """``scaled`` rounded, for kernel sizes, line widths and dilations."""
+    return max(least, round(pixels * size_factor(image)))
+
+
 def luminance(image: torch.Tensor) -> torch.Tensor:
     return kornia.color.rgb_to_grayscale(image)
 

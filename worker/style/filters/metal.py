@@ -22,12 +22,15 @@ from worker.style.filters.base import (
     parse_color,
     pixel_grid,
     register,
+    scaled,
+    size_factor,
     sobel_gradients,
     soft_blur,
     unit,
 )
 
 GRADIENT_LUT_SIZE = 4096
+KNEE = 0.04  # how softly chrome's ``ceiling`` caps the flat metal
 
 
 def streak_noise(
@@ -71,6 +74,9 @@ def chrome(
     light: list[float] | None = None,
     detail: float = 0.0,
     detail_sigma: float = 3.0,
+    centre: float = 0.5,
+    horizon_from: float = 0.0,
+    ceiling: float = 1.0,
 ) -> torch.Tensor:
     """A mirror-finish relief of the design, as a greyscale reflection value for ``gradient_map``.
 
@@ -78,9 +84,17 @@ def chrome(
     ``bevel_sigma`` shape the relief whose slopes bend the reflected horizon, ``brushed`` adds grain of
     ``brush_length`` pixels along ``brush_angle``, and a light in direction ``light`` adds highlights.
     ``detail`` adds back the tone's own fine structure (finer than ``detail_sigma`` pixels: fur, the rim
-    of an eye, a nostril) that the relief's smooth slopes would melt into chrome blobs.
+    of an eye, a nostril) that the relief's smooth slopes would melt into chrome blobs. ``centre``: where
+    mid-grey lands; below 0.5 the flat metal keeps to the gradient's low, monotonic part (the pet's own
+    light and dark markings stay light and dark) and only slopes facing the sky reach the bright horizon.
+    ``horizon_from``: slopes gentler than this (the reflected ray's elevation) bend nothing, so a soft
+    backdrop or the fall of a cheek stays calm metal instead of a scatter of horizon squiggles.
+    ``ceiling`` caps the flat metal's value (the top of the gradient's monotonic part), and the highlight
+    counts only what a slope adds over flat metal, so a pale backdrop does not flicker into the horizon.
+    Every size is pixels at ``REFERENCE_SIZE`` (scaled with the picture; ``depth`` too, as the slopes are).
     """
-    gx, gy = height_normals(image, bevel_sigma, depth)
+    factor = size_factor(image)
+    gx, gy = height_normals(image, scaled(bevel_sigma, image), depth * factor)
     inverse_length = torch.rsqrt(1 + gx * gx + gy * gy)
     # Reflecting the view ray (0, 0, 1) in the normal (-gx, -gy, 1) / length: its "up" component (image y
     # runs down) is 2 * nz * (-ny), i.e. 2 * gy / length^2; the horizon sits where it is zero.
@@ -88,14 +102,19 @@ def chrome(
     lum = luminance(image)
     base = tone * (lum - 0.5)
     if detail > 0:
-        base = base + detail * (lum - soft_blur(lum, detail_sigma))
-    reflection = 0.5 + base + horizon_tilt * elevation.clamp(-1, 1)
+        base = base + detail * (lum - soft_blur(lum, scaled(detail_sigma, image)))
+    bent = elevation.clamp(-1, 1)
+    bent = bent.sign() * ((bent.abs() - horizon_from).clamp(min=0) / (1 - horizon_from))
+    body = ceiling - KNEE * F.softplus((ceiling - centre - base) / KNEE)  # a soft cap: bright detail survives
+    reflection = body + horizon_tilt * bent
     if brushed > 0:
-        reflection = reflection + brushed * 2 * (streak_noise(image, ctx, brush_length, brush_angle) - 0.5)
+        streaks = streak_noise(image, ctx, scaled(brush_length, image, least=4.0), brush_angle, max(1.0, 1.5 * factor))
+        reflection = reflection + brushed * 2 * (streaks - 0.5)
     to_light = unit(light or [-0.45, -0.6, 1.0])
     half_vector = unit([to_light[0], to_light[1], to_light[2] + 1.0])
     facing = ((half_vector[2] - gx * half_vector[0] - gy * half_vector[1]) * inverse_length).clamp(min=0)
-    reflection = reflection + highlight * facing.pow(shininess)
+    flat = half_vector[2] ** shininess
+    reflection = reflection + highlight * (facing.pow(shininess) - flat).clamp(min=0) / (1 - flat)
     return reflection.clamp(0, 1).expand(-1, 3, -1, -1).contiguous()
 
 

@@ -9,9 +9,10 @@ the subject's range and full equalisation) and remaps every pixel through the re
 
 from __future__ import annotations
 
+import kornia
 import torch
 
-from worker.style.filters.base import FilterContext, luminance, register, shrunk, soft_blur, subject_weight
+from worker.style.filters.base import FilterContext, luminance, register, scaled, shrunk, subject_weight
 
 HISTOGRAM_BINS = 256
 STATISTICS_SIZE = 256  # the histogram is taken on the design shrunk to about this long edge
@@ -45,6 +46,15 @@ def equalising_curve(counts: torch.Tensor, clip: float, tail: float) -> torch.Te
     return curve / spread.sum(dim=1, keepdim=True).clamp(min=1e-12)
 
 
+def local_base(tone: torch.Tensor, sigma: float, eps: float) -> torch.Tensor:
+    """The tone's large-scale base ``(B, 1, H, W)``, edge-preserving (a self-guided filter about ``sigma``
+    pixels wide, its coefficients solved at a reduced size): fine for local contrast, with no halo."""
+    radius = max(1, round(2 * sigma))
+    subsample = max(1, radius // 6)
+    base = kornia.filters.guided_blur(tone, tone, 2 * radius + 1, eps, subsample=subsample, separable=True)
+    return base.to(tone.dtype)
+
+
 @register
 def tone_normalize(
     image: torch.Tensor,
@@ -57,6 +67,7 @@ def tone_normalize(
     key: float = 0.0,
     local: float = 0.0,
     local_sigma: float = 24.0,
+    local_eps: float = 0.02,
 ) -> torch.Tensor:
     """Spread the subject's tones over the range, so a black or a white pet keeps its features.
 
@@ -66,8 +77,10 @@ def tone_normalize(
     a white one a light one, with their features spread apart. A pixel's colour is scaled with its new tone up to
     ``max_gain`` times (hue and saturation kept) and any further lightening is added as grey, so the
     noise and faint casts of near-black fur are not blown into strong colours. ``local`` then adds that
-    much of the new tone's difference from its blur over ``local_sigma`` pixels: a nose against a muzzle of
-    nearly its tone, an eye in a dark face, drawn apart where one curve for the whole pet cannot.
+    much of the new tone's difference from its edge-preserving blur over about ``local_sigma`` pixels: a
+    nose against a muzzle of nearly its tone, an eye in a dark face, drawn apart where one curve for the
+    whole pet cannot. The blur keeps edges stronger than ``local_eps`` (a variance), so a dark head against
+    a pale wall gets no bright halo.
     """
     tone = luminance(image)
     counts = subject_histogram(tone, subject_weight(image, ctx))
@@ -81,6 +94,6 @@ def tone_normalize(
     lower = position.floor().long().clamp(max=HISTOGRAM_BINS - 2)
     target = torch.lerp(curve.gather(1, lower), curve.gather(1, lower + 1), position - lower).view_as(tone)
     if local > 0:
-        target = (target + local * (target - soft_blur(target, local_sigma))).clamp(0, 1)
+        target = (target + local * (target - local_base(target, scaled(local_sigma, image), local_eps))).clamp(0, 1)
     gain = (target / tone.clamp(min=1e-4)).clamp(max=max_gain)
     return (image * gain + (target - tone * gain)).clamp(0, 1)
