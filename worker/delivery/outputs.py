@@ -120,24 +120,26 @@ def job_outputs(
             for product, batch in zip(products, mockups, strict=True)
             for i, pixels in enumerate(batch.cpu().numpy())  # composited to uint8 on the device
         ]
-        + [
-            ImageOutput(
-                kind="print_file",
-                name=f"{request.design_id}/print/{item.product}-{item.design_index}",
-                pixels=item.pixels,
-                fmt="png",
-                dpi=PRINT_DPI,
-                srgb_profile=True,
-                metadata=metadata(item.design_index),
-                describes={
-                    "product": item.product,
-                    "design_index": item.design_index,
-                    "print_area_in": list(item.size_in),
-                    "dpi": PRINT_DPI,
-                },
-            )
-            for item in print_files or []
-        ]
+        + [print_file_output(request, item, metadata(item.design_index)) for item in print_files or []]
+    )
+
+
+def print_file_output(request: JobInput, item: PrintFile, metadata: dict[str, str]) -> ImageOutput:
+    """A product's print file: a PNG at ``PRINT_DPI`` with an sRGB profile, saying its size in inches."""
+    return ImageOutput(
+        kind="print_file",
+        name=f"{request.design_id}/print/{item.product}-{item.design_index}",
+        pixels=item.pixels,
+        fmt="png",
+        dpi=PRINT_DPI,
+        srgb_profile=True,
+        metadata=metadata,
+        describes={
+            "product": item.product,
+            "design_index": item.design_index,
+            "print_area_in": list(item.size_in),
+            "dpi": PRINT_DPI,
+        },
     )
 
 

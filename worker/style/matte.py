@@ -365,9 +365,18 @@ def colour_matte(image: torch.Tensor) -> Matte:
     alpha, colours = unmix_edge(image, full_backdrop, background)
     problems = cut_problem((F.interpolate(alpha, size=(small_h, small_w), mode="area") if scale < 1 else alpha) < 0.5)
 
-    kept = (alpha > 0.5).float().mean(dim=(1, 2, 3))
+    reports = matte_reports(match, plain, problems, (alpha > 0.5).float().mean(dim=(1, 2, 3)))
+    removed = torch.tensor([r.removed for r in reports], device=image.device).view(batch, 1, 1, 1)
+    return Matte(torch.where(removed, alpha, torch.ones_like(alpha)), reports, torch.where(removed, colours, image))
+
+
+def matte_reports(
+    match: torch.Tensor, plain: torch.Tensor, problems: list[str | None], kept: torch.Tensor
+) -> list[BackgroundReport]:
+    """Per design, whether the background comes off, or why it is kept: the frame is no plain backdrop, the
+    cut would not leave a subject alone, or nothing stands out from the backdrop."""
     reports = []
-    for i in range(batch):
+    for i, problem in enumerate(problems):
         figure = round(float(match[i]), 3)
         if not plain[i]:
             why = (
@@ -376,14 +385,13 @@ def colour_matte(image: torch.Tensor) -> Matte:
                 else "the backdrop is textured"
             )
             reports.append(BackgroundReport(False, "none", f"{why}; the background was kept", figure))
-        elif problems[i]:
-            reports.append(BackgroundReport(False, "none", f"{problems[i]}; the background was kept", figure))
+        elif problem:
+            reports.append(BackgroundReport(False, "none", f"{problem}; the background was kept", figure))
         elif kept[i] < LEAST_SUBJECT:
             reports.append(BackgroundReport(False, "none", "no subject stands out from the plain backdrop", figure))
         else:
             reports.append(BackgroundReport(True, "colour", None, figure))
-    removed = torch.tensor([r.removed for r in reports], device=image.device).view(batch, 1, 1, 1)
-    return Matte(torch.where(removed, alpha, torch.ones_like(alpha)), reports, torch.where(removed, colours, image))
+    return reports
 
 
 def matte(image: torch.Tensor, model: MatteModel | None = None) -> Matte:
