@@ -6,6 +6,7 @@ import base64
 import json
 import logging
 import re
+import socket
 import threading
 import time
 from pathlib import Path
@@ -175,6 +176,41 @@ def test_uploads_that_land_after_the_deadline_are_removed_so_the_bucket_matches_
         proxy.stop()
     reported = [entry["key"] for entry in failure.value.partial_output["designs"]]
     assert s3_server.keys("designs", "late-arrivals/") == sorted(reported)
+
+
+def test_a_jobs_s3_endpoint_is_dialled_at_the_address_it_was_checked_at(worker, s3_server, monkeypatch):
+    """DNS rebinding: the endpoint's name is resolved once, at validation; the uploads go to that address with
+    the name in their Host header (and signature), and the presigned URLs name the endpoint, not the address."""
+    lookups = []
+    real = socket.getaddrinfo
+
+    def rebinding(host, *args, **kwargs):
+        if host == "s3.rebind.test":
+            lookups.append(host)
+            return real("127.0.0.1" if len(lookups) == 1 else "10.9.9.9", *args, **kwargs)
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    endpoint = f"http://s3.rebind.test:{s3_server.endpoint.rsplit(':', 1)[1]}"
+    job = {
+        "id": "rebind",
+        "input": delivery_job(design_id="rebind", products=["mug"]),
+        "s3Config": {"bucketName": "override", "endpointUrl": endpoint, "accessId": S3_ACCESS_KEY},
+    }
+    job["s3Config"]["accessSecret"] = S3_SECRET_KEY
+    result = configured(worker, s3_max_attempts=1).run(job, lambda _: None)
+    assert "error" not in result, result
+    assert lookups == ["s3.rebind.test"]
+    stored = [result["designs"][0]["key"], result["mockups"][0]["key"]]
+    assert s3_server.keys("override", "rebind/") == sorted(stored)
+    assert result["designs"][0]["url"].startswith(f"{endpoint}/override/rebind/")
+    # Over TLS the certificate is checked against the name: what urllib3 is told for the pinned address.
+    secure = job["s3Config"] | {"endpointUrl": "https://s3.rebind.test"}
+    lookups.clear()
+    client = S3Storage(S3Target.from_job(secure, None, worker.settings), worker.settings).client
+    assert client.meta.endpoint_url == "https://127.0.0.1:443"
+    pools = client._endpoint.http_session._manager.connection_pool_kw
+    assert pools["server_hostname"] == pools["assert_hostname"] == "s3.rebind.test"
 
 
 def test_unreachable_s3_is_storage_unavailable_and_a_failed_webhook(worker, httpserver):

@@ -10,12 +10,15 @@ import logging
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import boto3
+from botocore.awsrequest import AWSRequest
+from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -79,6 +82,16 @@ class LocalStorage:
 
 
 @dataclass(frozen=True)
+class PinnedEndpoint:
+    """A job's S3 endpoint as checked: botocore dials ``dial_url`` (the checked address), signs and sends
+    ``host_header``, and verifies TLS against ``host``, so a name that resolves elsewhere later changes nothing."""
+
+    dial_url: str
+    host_header: str
+    host: str
+
+
+@dataclass(frozen=True)
 class S3Target:
     """Where one job's images go; RunPod's per-job ``s3Config`` can replace the configured one."""
 
@@ -89,6 +102,7 @@ class S3Target:
     secret_access_key: str | None = None
     path_style: bool | None = None  # None: S3_PATH_STYLE decides
     public_base_url: str | None = None  # S3_PUBLIC_BASE_URL: the configured bucket's CDN, never a job's bucket
+    pinned: PinnedEndpoint | None = None  # a job's endpoint: the address checked at validation, dialled as is
 
     @classmethod
     def from_settings(cls, settings: Settings) -> S3Target | None:
@@ -128,9 +142,9 @@ class S3Target:
             # Without them boto3 would sign with the worker's own credentials (or ask the instance metadata).
             raise invalid_input("s3Config needs its own accessId and accessSecret", "s3Config")
         check_bucket_name(s3_config["bucketName"])
-        endpoint = default.endpoint_url if default else None
+        endpoint, pinned = (default.endpoint_url if default else None), None
         if s3_config.get("endpointUrl"):
-            endpoint = checked_endpoint(s3_config["endpointUrl"], settings)
+            endpoint, pinned = checked_endpoint(s3_config["endpointUrl"], settings)
         return cls(
             bucket=s3_config["bucketName"],
             endpoint_url=endpoint,
@@ -138,6 +152,7 @@ class S3Target:
             access_key_id=s3_config["accessId"],
             secret_access_key=s3_config["accessSecret"],
             path_style=True,  # the bucket never becomes part of the host: the host dialled is the one checked
+            pinned=pinned,
         )
 
 
@@ -193,18 +208,20 @@ def bucket_in_endpoint(url: str) -> tuple[str, str, bool] | None:
     return None
 
 
-def checked_endpoint(url: str, settings: Settings) -> str:
-    """A job's S3 endpoint: parsed by the URL rules and every address checked (boto3 resolves it again when it
-    connects: unlike image and webhook URLs, this connection is not pinned)."""
+def checked_endpoint(url: str, settings: Settings) -> tuple[str, PinnedEndpoint]:
+    """A job's S3 endpoint: parsed by the URL rules, resolved once with every address checked, and pinned to
+    the address that passed (as image and webhook connections are)."""
     field = "s3Config.endpointUrl"
     try:
         target = parse_outbound(url, field, settings.allow_http_urls)
-        resolve(target, field, settings.allow_private_urls)
+        address = resolve(target, field, settings.allow_private_urls)
     except URLRejected as exc:
         raise invalid_input(str(exc), "s3Config") from None
     except TransferFailed as exc:
         raise WorkerError(ErrorCode.STORAGE_UNAVAILABLE, exc.reason) from None
-    return target.url.rstrip("/")
+    literal = f"[{address}]" if address.version == 6 else str(address)
+    dial_url = f"{target.scheme}://{literal}:{target.port}{target.target}".rstrip("/")
+    return target.url.rstrip("/"), PinnedEndpoint(dial_url, target.host_header, target.host)
 
 
 class S3Storage:
@@ -229,14 +246,20 @@ class S3Storage:
             read_timeout=30,
             signature_version="s3v4",
         )
-        self.client = boto3.session.Session().client(
-            "s3",
-            endpoint_url=target.endpoint_url,
-            region_name=target.region,
-            aws_access_key_id=target.access_key_id,
-            aws_secret_access_key=target.secret_access_key,
-            config=config,
-        )
+        session = boto3.session.Session()
+
+        def client(endpoint_url: str | None) -> BaseClient:
+            return session.client(
+                "s3",
+                endpoint_url=endpoint_url,
+                region_name=target.region,
+                aws_access_key_id=target.access_key_id,
+                aws_secret_access_key=target.secret_access_key,
+                config=config,
+            )
+
+        self.presigner = client(target.endpoint_url)  # URLs for the app name the endpoint; presigning dials nothing
+        self.client = self.presigner if target.pinned is None else pinned_client(client, target.pinned)
 
     def full_key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
@@ -244,7 +267,7 @@ class S3Storage:
     def url_for(self, key: str) -> str:
         if self.public_base_url:
             return f"{self.public_base_url}/{key}"
-        return self.client.generate_presigned_url(
+        return self.presigner.generate_presigned_url(
             "get_object", Params={"Bucket": self.target.bucket, "Key": key}, ExpiresIn=self.expires_s
         )
 
@@ -279,6 +302,20 @@ class S3Storage:
             self.client.delete_object(Bucket=self.target.bucket, Key=key)
         except (BotoCoreError, ClientError) as exc:
             log.warning("could not remove %s from the bucket (%s)", key, type(exc).__name__)
+
+
+def pinned_client(make_client: Callable[[str], BaseClient], pinned: PinnedEndpoint) -> BaseClient:
+    """A botocore client that dials ``pinned.dial_url`` yet speaks to ``pinned.host``: the ``Host`` header is set
+    before signing (SigV4 signs it), and TLS checks the certificate against the name, not the address."""
+    client = make_client(pinned.dial_url)
+
+    def keep_host(request: AWSRequest, **_: object) -> None:
+        request.headers["Host"] = pinned.host_header
+
+    client.meta.events.register_first("before-sign.s3", keep_host)
+    pools = client._endpoint.http_session._manager  # botocore's urllib3 PoolManager: no public hook for this
+    pools.connection_pool_kw.update(server_hostname=pinned.host, assert_hostname=pinned.host)
+    return client
 
 
 def storage_for(target: S3Target | None, settings: Settings) -> Storage:
