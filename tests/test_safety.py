@@ -27,7 +27,7 @@ from worker.runtime.config import Settings
 from worker.safety.designs import ImagePreprocess
 from worker.safety.labels import UnsafeLabels
 from worker.safety.screen import ContentScreen
-from worker.safety.terms import load_terms, parse_terms
+from worker.safety.terms import load_terms, parse_context, parse_terms
 from worker.style.catalog import BUILTIN_STYLES_DIR, load_styles
 
 
@@ -84,6 +84,128 @@ def test_blocked_terms_are_found_through_the_usual_evasions(prompt):
     assert BUILTIN.find(prompt) is not None, prompt
 
 
+def spaced(text: str, between: str) -> str:
+    return between.join(text)
+
+
+# Issue 23, item 11: written from the issue's list and an attacker's imagination before the filter was changed,
+# and not tuned to it since (what still passes is in KNOWN_EVASIONS below).
+INVISIBLE = {
+    "combining grapheme joiner": "\u034f",
+    "variation selector 16": "\ufe0f",
+    "variation selector 1": "\ufe00",
+    "variation selector 17": "\U000e0100",
+    "variation selector 256": "\U000e01ef",
+    "mongolian free variation selector 1": "\u180b",
+    "mongolian free variation selector 3": "\u180d",
+    "hangul filler": "\u3164",
+    "hangul choseong filler": "\u115f",
+    "hangul jungseong filler": "\u1160",
+    "braille pattern blank": "\u2800",
+    "halfwidth hangul filler": "\uffa0",
+    "khmer vowel inherent aq": "\u17b4",
+    "combining double overline stack": "\u033f\u0305",
+}
+EVASIONS_ISSUE_23 = {
+    # spaced-out letters next to a one-letter word
+    "spaced after a": "a p o r n dog",
+    "spaced after I": "I want s e x y corgis, I s e x",
+    "spaced before a one-letter word": "corgi n a z i a flag",
+    "spaced between one-letter words": "a corgi, a n a z i a",
+    "dotted after a": "a.p.o.r.n.dog",
+    "spaced digits for letters": "a corgi, a s 3 x dog",
+    # invisible characters that are not format characters (category Cf)
+    **{f"{name} inside": f"a corgi, p{char}orn" for name, char in INVISIBLE.items()},
+    "braille blanks between letters": "a corgi, " + spaced("nazi", "\u2800"),
+    "hangul fillers between letters": "a corgi, " + spaced("hitler", "\u3164"),
+    "variation selectors after every letter": "a corgi, " + spaced("loli", "\ufe0f") + "\ufe0f",
+    # look-alike letters outside the hand-made table
+    "Armenian oh": "a corgi, p\u0585rn",
+    "Armenian vo for n": "a corgi, por\u0578",
+    "Armenian ho for h": "a corgi, \u0570itler",
+    "Armenian seh for u": "a corgi, s\u057dicide",
+    "Latin alpha": "a corgi, n\u0251zi",
+    "small capitals": "a corgi, \u1d18\u1d0f\u0280\u0274",
+    "small capitals, all of them": "a \u0274\u1d00\u1d22\u026a flag",
+    "Greek capitals": "a corgi, \u03a1\u039fR\u039d",  # Rho, Omicron, Nu: read as capitals, not as p, o, v
+    "Cyrillic capitals": "a corgi, \u041d\u0406TLER",
+    "Cyrillic palochka for I": "a corgi, NAZ\u04c0",
+    "Latin letter with hook": "a corgi, \u0256ildo",
+    "Latin letter with retroflex hook": "a corgi, \u0282ex",
+    "Cherokee": "a corgi, \u13e2\u13acNI\u13da",  # looks like PENIS
+    "regional indicators": "a corgi, \U0001f1f5\U0001f1f4\U0001f1f7\U0001f1f3",
+    "negative squared letters": "a corgi, \U0001f17f\U0001f17e\U0001f181\U0001f17d",
+    "Devanagari zero for o": "a corgi, p\u0966rn",
+    # plurals
+    "plural of a word": "two corgis and some lolis",
+    "plural of sex": "corgis of both sexes in the act, the sexes",
+    "plural rapes": "corgi rapes",
+    "plural -ies": "corgi orgys and trannys",
+    "plural of a phrase": "a corgi with severed heads",
+    "plural with apostrophe": "the nazi's corgi",
+    "plural retards": "corgis are retards",
+    # digits glued to a word
+    "trailing digits": "a corgi, sex123",
+    "leading digits": "a corgi, 69sex",
+    "digits after a slur": "a corgi, nazi88",
+    "digit inside and after": "a corgi, r4pe2",
+    "leet and digits": "a corgi, h1tl3r4life",
+    "leet o for zero": "a corgi, g0re",
+    # common translations
+    "Spanish sex": "un perro, sexo",
+    "Italian rape": "un cane, stupro",
+    "German rape": "ein Hund, Vergewaltigung",
+    "German swastika": "ein Hund mit Hakenkreuzen",
+    "Spanish swastika": "un perro con una esvástica",
+    "Italian Nazi": "un cane nazista",
+    "German suicide": "ein Hund, Selbstmord",
+    "Spanish suicide": "un perro, suicidio",
+    "German child porn": "ein Hund, Kinderpornografie",
+    "Spanish paedophilia": "un perro, pedofilia",
+    "Russian porn": "\u0441\u043e\u0431\u0430\u043a\u0430, \u043f\u043e\u0440\u043d\u043e",
+    "Russian sex": "\u0441\u043e\u0431\u0430\u043a\u0430 \u0441\u0435\u043a\u0441",
+    "Russian swastika": "\u0441\u043e\u0431\u0430\u043a\u0430 \u0441\u0432\u0430\u0441\u0442\u0438\u043a\u0430",
+    "Japanese porn": "\u72ac\u306e\u30dd\u30eb\u30ce",
+    "Chinese Nazi": "\u4e00\u53ea\u72d7\u548c\u7eb3\u7cb9",
+    "Chinese suicide": "\u72d7\u81ea\u6740",
+    # other ways of writing a term
+    "run together phrase": "a corgi doing a siegheil",
+    "run together self harm": "a corgi, selfharm",
+    "compound": "a corgi, hardcoreporno",
+    "dot inside a word": "a corgi, p.orn",
+    "hyphen inside a word": "a corgi, na-zi",
+    "symbols for letters": "a corgi, n@z!",
+    "pipe for l": "a corgi, |o|i",
+    "accent and zero-width and digit": "a corgi, p\u00f6\u200brn0",
+    "zalgo": "a corgi, " + "".join(c + "\u0337\u0336" for c in "gore"),
+}
+
+
+@pytest.mark.parametrize("prompt", EVASIONS_ISSUE_23.values(), ids=EVASIONS_ISSUE_23.keys())
+def test_blocked_terms_are_found_through_issue_23_evasions(prompt):
+    assert BUILTIN.find(prompt) is not None, ascii(prompt)
+
+
+# Issue 23, item 11: evasions that still pass, kept under test so that one that starts to be caught is noticed
+# (and moved up) and the list of what passes stays true.
+KNOWN_EVASIONS = {
+    "letters split into pairs": "a corgi, po rn",
+    "repeated letters": "a corgi, pooorn",
+    "a star for a letter": "a corgi, p*rn",
+    "a compound of a whole-word term": "a corgi, sexdoll",
+    "a misspelling": "a corgi, nazzi",
+    "letters swapped": "a corgi, pr0n",
+    "a number split in two": "a corgi, 14 88",
+    "a name in its context, whatever follows": "my dog loli in a bikini",
+}
+
+
+@pytest.mark.parametrize("prompt", KNOWN_EVASIONS.values(), ids=KNOWN_EVASIONS.keys())
+@pytest.mark.xfail(strict=True, reason="a known evasion: the term list alone cannot catch it")
+def test_known_evasions_still_pass(prompt):
+    assert BUILTIN.find(prompt) is not None
+
+
 INNOCENT = [
     "a corgi eating a grape",  # rape inside a word
     "an Essex terrier",  # sex inside a word
@@ -102,6 +224,102 @@ INNOCENT = [
 
 @pytest.mark.parametrize("prompt", INNOCENT)
 def test_innocent_prompts_pass_the_built_in_list(prompt):
+    assert BUILTIN.find(prompt) is None, BUILTIN.find(prompt)
+
+
+# Issue 23, item 13: innocent pet prompts, names, places, breeds and words with a term inside that must pass.
+INNOCENT_PET_PROMPTS = [
+    # pets named like a term: a name needs its context
+    "a pet named Loli",
+    "a kitten called Shota wearing a bow tie",
+    "my cat Loli in a party hat",
+    "Loli the Shih Tzu on a pillow",
+    "Shota, our beagle, at the beach",
+    "our puppy shota and his ball",
+    "her name is Loli and she is a tabby",
+    "a portrait of my dog Shota, watercolour",
+    "Loli and Shota, two cockapoos",
+    # words and numbers with an innocent meaning in context
+    "a spic and span kitchen with a golden retriever",
+    "a spick-and-span kennel",
+    "1488 Maple Street with our labrador on the porch",
+    "our cat at 1488 N Oak Ave",
+    "a corgi outside apt 1488",
+    "a castle built in 1488 with a cat on the wall",
+    "call 555 1488 for dog walking",
+    # breeds
+    "a Shih Tzu puppy",
+    "a Shih-Tzu in a raincoat",
+    "a Cockapoo",
+    "a Bichon Frise with a bow",
+    "a Cavapoo and a Maltipoo",
+    "a Lhasa Apso",
+    "a Shiba Inu",
+    "a Dachshund",
+    "a Shar Pei",
+    "a Basset Hound",
+    "a Cornish Rex cat",
+    "a Sphynx cat",
+    "a shitzu",
+    "a Schipperke",
+    # places and words with a term inside
+    "a poodle in Scunthorpe",
+    "a sheepdog in Penistone",
+    "a terrier from Middlesex",
+    "an Essex girl and her pug",
+    "a Sussex spaniel",
+    "a farm dog in Wessex",
+    "a husky in Sexsmith, Alberta",
+    "a dog in Nazaré",
+    "a shepherd dog in Ashkenazi tradition",
+    "my assistant's cat",
+    "a cocktail party for cats",
+    "a dog at the therapist",
+    "a dog with its therapists",
+    "an analysis of cat naps",
+    "a cat eating grapefruit",
+    "a rabbit eating grapes and rapeseed",
+    "a cat in front of drapes",
+    "a kitten among spices",
+    "a spicy taco dog",
+    "a hospice cat",
+    "a suspicious cat",
+    "a sextant and a ship's cat",
+    "sextuplet puppies",
+    "Lolita the pug",
+    "a dog named Shotaro",
+    "a corgi and Al Gore",
+    "a Gorey-style cat drawing",
+    "a gorgeous goretex jacket on a dog",
+    "a cat in an XXXL shirt",
+    "a XXXS dog sweater",
+    "a cat who lolls on a sofa",
+    "a dog called Nazir",
+    "a classic class photo of a cat",
+    "Dickens the cat",
+    "a cat named Hancock",
+    "a dog with cumin",
+    # letters, digits and punctuation that an innocent prompt has
+    "the letters A B C on a dog's collar",
+    "a K 9 unit dog",
+    "a T-rex costume for a cat",
+    "a dog, R I P, in loving memory",
+    "a U.S.A. flag bandana on a corgi",
+    "101 dalmatians",
+    "5 kittens and 7 puppies",
+    "a 3D printed collar",
+    "a 1950s poster of a cat",
+    "my dog Rex, born 2014, age 8",
+    "e.g. a corgi",
+    "St. Bernard",
+    "Mr. Whiskers, Dr. Paws",
+    "it's a dog's life",
+    "a cat with heterochromia, 4k, hdr, 8k uhd",
+]
+
+
+@pytest.mark.parametrize("prompt", INNOCENT_PET_PROMPTS)
+def test_innocent_pet_prompts_pass_the_built_in_list(prompt):
     assert BUILTIN.find(prompt) is None, BUILTIN.find(prompt)
 
 
@@ -127,12 +345,43 @@ def test_the_terms_file_format():
     assert terms.find("a stabbing").term == "stabbing"
     assert terms.find("a stable boy with his horse") is None
     assert terms.find("a stable boy stabbed") is not None
-    assert terms.find("severed heads") is None  # whole words: a plural is its own term
+    assert terms.find("severed heads").term == "severed heads"  # a plural is the term (issue 23)
+    assert terms.find("lasting") is None  # whole words
+
+
+def test_the_terms_file_format_for_issue_23():
+    terms = parse_terms("[minors]\nname: Biscuit\n*kitten*\n[numbers]\n4242\n", "test.txt")
+    assert terms.names == {"biscuit"}
+    assert terms.find("a cat named Biscuit") is None and terms.find("my dog biscuit") is None
+    assert terms.find("a corgi eating a biscuit").category == "minors"
+    assert terms.find("bigkittenparty").term == "kitten"  # *term*: anywhere, even inside a word
+    assert terms.find("a dog at 4242 Elm Street") is None and terms.find("a dog, 4242").category == "numbers"
+
+
+def test_the_context_words_are_data_a_shop_can_extend():
+    context = parse_context("[naming]\nknown as\n[pets]\nAxolotl\n[owners]\nmy\n[streets]\nKoppel\n")
+    terms = dataclasses.replace(parse_terms("name: loli\n1488", "test.txt"), context=context)
+    assert terms.find("my axolotl Loli") is None and terms.find("a pet known as Loli") is None
+    assert terms.find("my dog Loli") is not None  # dog is not in this context's pets
+    assert terms.find("1488 Koppel") is None and terms.find("1488 Maple Street") is not None
+
+
+def test_names_and_numbers_added_by_the_setting_need_their_context_too():
+    terms = load_terms(Settings(blocked_terms="name: Rex, 2024"))
+    assert terms.find("a poodle called Rex") is None and terms.find("Rex the poodle") is None
+    assert terms.find("a t-rex and a rex") is not None
+    assert terms.find("born in 2024") is None and terms.find("a 2024 poster") is not None
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("***", "has no letters or digits"), ("ab*", "at least 3 letters"), ("!-", "has no letters or digits")],
+    [
+        ("***", "has no letters or digits"),
+        ("ab*", "at least 3 letters"),
+        ("*ab*", "at least 3 letters"),
+        ("!-", "has no letters or digits"),
+        ("name: -", "has no letters or digits"),
+    ],
 )
 def test_a_bad_term_names_its_line(text, message):
     with pytest.raises(CatalogError, match=rf"terms.txt:2: .*{message}"):
@@ -173,6 +422,17 @@ def test_a_refused_prompt_stops_before_the_gpu_stores_nothing_and_says_so(worker
         "error": result["error"],
         "error_code": "content_refused",
     }
+
+
+def test_an_issue_23_evasion_is_refused_in_a_job_without_echoing_the_term(worker, tmp_path):
+    hooked = screened(worker, output_dir=tmp_path)
+    prompt = "a corgi waving a \u0578\u0251z\u04c0 fl\u0251g, \u1d18\u2800\u1d0f\u2800\u0280\u2800\u0274"
+    result, updates = run_job(hooked, small_job(design_id="refused-evasion", prompt=prompt))
+    assert result["error_code"] == "content_refused"
+    assert result["error"] == "content_refused: the prompt was refused by the content rules (hate symbols and slurs)"
+    echoed = json.dumps(result, ensure_ascii=False).casefold()
+    assert "nazi" not in echoed and "porn" not in echoed and "\u0578" not in echoed  # nor the look-alikes
+    assert stages(updates) == ["validate"] and stored_files(tmp_path) == []
 
 
 def test_a_blocked_term_in_the_style_template_is_caught_in_the_rendered_prompt(worker, tmp_path):
