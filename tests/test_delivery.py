@@ -18,7 +18,7 @@ from standardwebhooks import Webhook, WebhookVerificationError
 from werkzeug import Response
 
 from tests.conftest import S3_ACCESS_KEY, S3_SECRET_KEY, configured, run_job, s3_settings, small_job
-from tests.hostile import DelayingProxy
+from tests.hostile import DelayingProxy, FixedReplyServer
 from worker import DesignWorker
 from worker.delivery.outputs import ImageOutput, store_outputs
 from worker.delivery.storage import S3Storage, S3Target
@@ -156,14 +156,15 @@ def test_a_jobs_s3config_overrides_the_bucket(s3_worker, s3_server):
 
 
 def test_uploads_that_land_after_the_deadline_are_removed_so_the_bucket_matches_the_result(worker, s3_server):
-    """A slow S3 peer (each connection held 3 s) and a 1 s deadline: the stage ends in time, and whatever
-    lands after it is removed, so the bucket holds exactly what ``partial_output`` lists."""
+    """A slow S3 peer (each connection held 3 s) and a 1 s deadline: the stage ends in time as ``timeout``
+    (uploads still queued are cancelled), and whatever lands after it is removed, so the bucket holds exactly
+    what ``partial_output`` lists."""
     proxy = DelayingProxy(int(s3_server.endpoint.rsplit(":", 1)[1]), delay_s=3)
     slow = configured(worker, **s3_settings(s3_server, s3_endpoint_url=f"http://127.0.0.1:{proxy.port}"))
     storage = S3Storage(S3Target.from_settings(slow.settings), slow.settings)
     outputs = [
         ImageOutput("design", f"late-arrivals/design-{i}", np.full((8, 8, 3), i, np.uint8), "png", {}, {})
-        for i in range(3)
+        for i in range(12)  # more than the upload threads: some are still queued at the deadline, and cancelled
     ]
     try:
         with pytest.raises(WorkerError) as failure:
@@ -213,6 +214,33 @@ def test_a_jobs_s3_endpoint_is_dialled_at_the_address_it_was_checked_at(worker, 
     assert pools["server_hostname"] == pools["assert_hostname"] == "s3.rebind.test"
 
 
+S3_PEER_REPLIES = {
+    "redirect-loop": b"HTTP/1.1 307 Temporary Redirect\r\nLocation: http://127.0.0.1:9/x\r\nContent-Length: 0\r\n"
+    b"Connection: close\r\n\r\n",
+    "long-error-code": b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nConnection: close\r\n\r\n"
+    b"<Error><Code>AccessDenied; all images at https://evil.example/ " + b"Z" * 5000 + b"</Code></Error>",
+}
+
+
+@pytest.mark.parametrize("reply", sorted(S3_PEER_REPLIES))
+def test_a_hostile_s3_peer_is_storage_unavailable_in_a_few_words(worker, reply):
+    """A job's endpoint that loops botocore's redirects (once ``internal``), or answers with an error code of
+    its own making (once echoed whole into the result and the webhook): ``storage_unavailable``, briefly."""
+    peer = FixedReplyServer(S3_PEER_REPLIES[reply])
+    job = {
+        "id": "hostile-s3",
+        "input": delivery_job(design_id="hostile", products=[]),
+        "s3Config": {"bucketName": "bkt", "endpointUrl": f"http://127.0.0.1:{peer.port}", "accessId": "AKIDJOB1"},
+    }
+    job["s3Config"]["accessSecret"] = "job-secret-" + "j" * 20
+    try:
+        result = configured(worker, s3_max_attempts=1).run(job, lambda _: None)
+    finally:
+        peer.stop()
+    assert result["error_code"] == "storage_unavailable", result
+    assert len(result["error"]) < 200 and "evil" not in result["error"]
+
+
 def test_unreachable_s3_is_storage_unavailable_and_a_failed_webhook(worker, httpserver):
     httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
     broken = configured(
@@ -258,8 +286,10 @@ def test_wrong_credentials_fail_cleanly_without_leaking_them(worker, s3_server, 
         {"image": "https://cdn.example/pet.png?X-Amz-Signature=leaked" + "s" * 30 + "&x=" + "y" * 400},
         {"webhook_url": "ftp://hooks.example/leaked-token-" + "t" * 30},
         {"steps": "a" * 100},  # not a secret: quoted, but shortened
+        {"k" * 100: 1},  # an unknown field: its name is quoted, shortened
+        {"colors": {"mug" + "c" * 100: 5}},
     ],
-    ids=["s3Config-inside-input", "long-image-url", "webhook-url", "long-text"],
+    ids=["s3Config-inside-input", "long-image-url", "webhook-url", "long-text", "long-field-name", "long-colors-key"],
 )
 def test_a_validation_error_quotes_no_secret_and_at_most_40_characters(worker, httpserver, overrides):
     """Not in the result, not in the design.failed webhook: secret fields are named, never quoted."""
@@ -272,6 +302,7 @@ def test_a_validation_error_quotes_no_secret_and_at_most_40_characters(worker, h
         assert "leaked" not in text and "AKIDLEAKED" not in text
     for quoted in re.findall(r"\(got (.*?)\)(?:;|$)", result["error"]):
         assert len(quoted) <= 40
+    assert not re.search(r"([akc])\1{40}", json.dumps(result))  # no caller's text longer than 40 characters
 
 
 # --- webhooks -----------------------------------------------------------------------------------------

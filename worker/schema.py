@@ -185,7 +185,7 @@ UNQUOTED_ERRORS = ("missing", "extra_forbidden", "unknown_style", "unknown_produ
 
 
 def _describe(error: dict[str, Any]) -> dict[str, Any]:
-    field = ".".join(str(part) for part in error["loc"]) or FIELD_OF_ERROR.get(error["type"], "input")
+    field = shorten(".".join(str(part) for part in error["loc"])) or FIELD_OF_ERROR.get(error["type"], "input")
     message = error["msg"]
     quoted = (  # the unknown-name errors quote the name themselves, shortened
         error["type"] not in (*UNQUOTED_ERRORS, *FIELD_OF_ERROR)

@@ -11,6 +11,7 @@ immutable.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from worker.style.stylize import StyledDesigns
 
 MAX_THREADS = 8
 HASH_CHARS = 12
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -172,13 +174,15 @@ def store_outputs(outputs: list[ImageOutput], storage: Storage, deadline: Deadli
         done = {future for future, output in zip(futures, outputs, strict=True) if id(output) in in_time}
         pending = [future for future in futures if future not in done and not future.done()]
     stored = [future.result() for future in futures if future in done]
-    failures = [future.exception() for future in futures if future.done() and future.exception() is not None]
-    if pending:
+    finished = [future for future in futures if future.done() and not future.cancelled()]
+    failures = [future.exception() for future in finished if future.exception() is not None]
+    if pending or any(future.cancelled() for future in futures):
         error = WorkerError(ErrorCode.TIMEOUT, "the job ran out of time storing its images (JOB_TIMEOUT_S)")
+    elif failures and isinstance(failures[0], WorkerError):
+        error = failures[0]
     elif failures:
-        error = failures[0] if isinstance(failures[0], WorkerError) else None
-        if error is None:
-            raise failures[0]
+        log.error("storing an image failed unexpectedly", exc_info=failures[0])
+        error = WorkerError(ErrorCode.INTERNAL, "an unexpected error ended the job while storing its images")
     else:
         return stored
     error.partial_output = by_kind(stored)

@@ -159,8 +159,11 @@ class S3Target:
 # S3's bucket naming rules, with GCS's underscores; nothing botocore turns into another host (ARNs, S3 Express
 # directory buckets, access-point and Object Lambda aliases, multi-region access points) and no IP address.
 BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]")
+# S3's reserved prefixes and suffixes; every suffix of the "--" family (directory buckets --x-s3, access points
+# --xa-s3 and --op-s3, Object Lambda --ol-s3, tables --table-s3, and any AWS adds) is refused by refusing "--".
+ERROR_CODE = re.compile(r"[A-Za-z0-9.]{1,40}")  # S3 error codes: AccessDenied, NoSuchBucket, ...
 RESERVED_BUCKET_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-", "arn:")
-RESERVED_BUCKET_SUFFIXES = ("-s3alias", "--ol-s3", "--x-s3", "--table-s3", ".mrap")
+RESERVED_BUCKET_SUFFIXES = ("-s3alias", ".mrap")
 
 
 def check_bucket_name(name: str) -> None:
@@ -170,6 +173,7 @@ def check_bucket_name(name: str) -> None:
         or name.startswith(RESERVED_BUCKET_PREFIXES)
         or name.endswith(RESERVED_BUCKET_SUFFIXES)
         or ".." in name
+        or "--" in name
         or re.fullmatch(r"\d+\.\d+\.\d+\.\d+", name)
     ):
         raise invalid_input(
@@ -212,6 +216,8 @@ def checked_endpoint(url: str, settings: Settings) -> tuple[str, PinnedEndpoint]
     """A job's S3 endpoint: parsed by the URL rules, resolved once with every address checked, and pinned to
     the address that passed (as image and webhook connections are)."""
     field = "s3Config.endpointUrl"
+    if urlsplit(url).query or urlsplit(url).fragment or url.rstrip().endswith(("?", "#")):
+        raise invalid_input("s3Config.endpointUrl must not have a query or fragment", "s3Config")
     try:
         target = parse_outbound(url, field, settings.allow_http_urls)
         address = resolve(target, field, settings.allow_private_urls)
@@ -287,11 +293,12 @@ class S3Storage:
         try:
             return self._upload(artifact)
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "error")
+            code = str(exc.response.get("Error", {}).get("Code", "error"))
+            code = code if ERROR_CODE.fullmatch(code) else "error"  # the peer's text: a short word, or nothing
             raise WorkerError(
                 ErrorCode.STORAGE_UNAVAILABLE, f"bucket {self.target.bucket!r} refused the upload ({code})"
             ) from None
-        except BotoCoreError as exc:
+        except (BotoCoreError, RecursionError) as exc:  # a hostile peer can drive botocore into a redirect loop
             raise WorkerError(
                 ErrorCode.STORAGE_UNAVAILABLE,
                 f"could not reach the bucket {self.target.bucket!r} ({type(exc).__name__})",
@@ -300,7 +307,7 @@ class S3Storage:
     def delete(self, key: str) -> None:
         try:
             self.client.delete_object(Bucket=self.target.bucket, Key=key)
-        except (BotoCoreError, ClientError) as exc:
+        except (BotoCoreError, ClientError, RecursionError) as exc:
             log.warning("could not remove %s from the bucket (%s)", key, type(exc).__name__)
 
 
