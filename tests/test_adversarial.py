@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import io
 import json
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,11 +18,24 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from tests.conftest import ApiServer, configured, run_job, s3_settings, small_job, worker_env
-from tests.hostile import AMBIGUOUS_URLS, BAD_IMAGES, BLOCKED_URLS, as_data_uri, encode, jpeg_scan_cut_short
+from tests.conftest import ROOT, ApiServer, configured, run_job, s3_settings, small_job, worker_env
+from tests.hostile import (
+    AMBIGUOUS_URLS,
+    BAD_IMAGES,
+    BLOCKED_URLS,
+    as_data_uri,
+    blank_png,
+    encode,
+    jpeg_scan_cut_short,
+    mpo,
+    png_chunk,
+    png_header_only,
+    valid_png,
+)
 from tests.test_contract import INVALID
 from worker.errors import WorkerError
-from worker.outbound.inputs import decode_image
+from worker.outbound.inputs import decode_base64, decode_image
+from worker.runtime.config import Settings
 from worker.runtime.faults import FaultPlan
 from worker.schema import JobInput, parse_job_input
 
@@ -62,7 +79,16 @@ def hostile_jobs() -> list[tuple[str, dict, str]]:
         ("print-size-over-budget", small_job(num_designs=4, width=1024, height=1024, print_size=4096), "invalid_input")
     )
     jobs.append(("webhook-backslash", small_job(webhook_url="https://evil\\@hooks.example.com/"), "invalid_input"))
+    # round three: within the pixel count, out of the side and aspect bounds; a JPEG check skipped for MPO
+    jobs.append(("image-side-over-16384", small_job(image=as_data_uri(blank_png(16385, 2000))), "invalid_input"))
+    jobs.append(("image-aspect-over-10", small_job(image=as_data_uri(blank_png(101, 1011))), "invalid_input"))
+    cut_mpo = as_data_uri(mpo(jpeg_scan_cut_short(), valid_jpeg()), "image/jpeg")
+    jobs.append(("image-mpo-first-picture-cut-short", small_job(image=cut_mpo), "invalid_input"))
     return jobs
+
+
+def valid_jpeg() -> bytes:
+    return encode(Image.new("RGB", (64, 48), (30, 90, 200)), "JPEG")
 
 
 HOSTILE = hostile_jobs()
@@ -133,6 +159,129 @@ def test_modes_are_converted_correctly():
     cmyk = Image.new("CMYK", (8, 8), (0, 255, 255, 0))
     red = pixel(decode_image(encode(cmyk, "JPEG"), 10**6))
     assert red[0] > 200 and red[1] < 60 and red[2] < 60
+
+
+# --- round three: sizes a header gives, MPO, data URIs ---------------------------------------------------
+
+
+def test_a_one_pixel_wide_png_of_40_million_pixels_is_refused_without_a_memory_spike():
+    """156 KB of PNG, 1 x 40,000,000 pixels: within MAX_INPUT_PIXELS, it cost 916 MB to decode."""
+    script = (
+        "import resource\n"
+        "from tests.hostile import blank_png\n"
+        "from worker.errors import WorkerError\n"
+        "from worker.outbound.inputs import decode_image\n"
+        "pictures = [blank_png(1, 40_000_000), blank_png(40_000_000, 1)]\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "for data in pictures:\n"
+        "    try:\n"
+        "        print(decode_image(data, 40_000_000).size)\n"
+        "    except WorkerError as error:\n"
+        "        print(error.code.value, error)\n"
+        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    *outcomes, peak_growth_mb = completed.stdout.split("\n")[:-1]
+    assert all(line.startswith("invalid_input") and "each side" in line for line in outcomes), outcomes
+    assert int(peak_growth_mb) < 50  # refused from the header: nothing decoded
+
+
+@pytest.mark.parametrize(
+    ("size", "message"),
+    [
+        ((16385, 2000), "each side may be at most 16384"),
+        ((2000, 16385), "each side may be at most 16384"),
+        ((1001, 100), "at most 10 times its short side"),
+        ((100, 1001), "at most 10 times its short side"),
+        ((30000, 1), "each side may be at most 16384"),
+    ],
+)
+def test_each_side_and_the_aspect_ratio_are_bounded_before_decoding(size, message):
+    with pytest.raises(WorkerError) as refused:
+        decode_image(png_header_only(*size), 40_000_000)  # nothing behind the header: the size alone refuses it
+    assert refused.value.code.value == "invalid_input" and message in str(refused.value)
+
+
+@pytest.mark.parametrize("size", [(1000, 100), (100, 1000)])
+def test_a_ten_to_one_panorama_is_accepted(size):
+    assert decode_image(blank_png(*size), 40_000_000).size == size
+
+
+def test_an_mpo_whose_first_picture_is_cut_short_is_refused_like_a_jpeg(worker):
+    cut = mpo(jpeg_scan_cut_short(), valid_jpeg())
+    assert Image.open(io.BytesIO(cut)).format == "MPO"
+    result, _ = run_job(worker, small_job(image=as_data_uri(cut, "image/jpeg")))
+    assert result["error_code"] == "invalid_input" and "truncated or corrupt" in result["error"], result
+
+
+def test_a_sound_mpo_is_read_as_its_first_picture():
+    first, second = Image.new("RGB", (40, 30), (220, 20, 20)), Image.new("RGB", (40, 30), (20, 20, 220))
+    data = encode(first, "MPO", save_all=True, append_images=[second])
+    assert Image.open(io.BytesIO(data)).format == "MPO"
+    red = pixel(decode_image(data, 10**6))
+    assert red[0] > 200 and red[2] < 60
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    [
+        "DATA:IMAGE/PNG;BASE64,",
+        "data:image/png;name=pet.png;base64,",
+        "Data:Image/Jpeg;charset=binary;name=pet.jpg;Base64,",  # the media type names no format: content decides
+    ],
+)
+def test_data_uris_follow_rfc_2397(prefix):
+    png = valid_png()
+    assert decode_base64(prefix + base64.b64encode(png).decode(), Settings(model_id="unused")) == png
+
+
+def png_of_a_length_base64_pads() -> bytes:
+    """A valid PNG whose length is not a multiple of 3, so that its base64 ends with padding."""
+    png = valid_png()
+    while len(png) % 3 == 0:
+        png = png[:-12] + png_chunk(b"tEXt", b"pad\x00" + b"x" * (len(png) % 7)) + png[-12:]  # before IEND
+    return png
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        lambda data: base64.b64encode(data).decode(),
+        lambda data: base64.b64encode(data).decode().rstrip("="),
+        lambda data: base64.encodebytes(data).decode(),
+        lambda data: "data:image/png;base64," + base64.urlsafe_b64encode(data).decode(),
+    ],
+    ids=["padded", "unpadded", "line-breaks", "url-safe-data-uri"],
+)
+def test_max_input_bytes_counts_the_decoded_image_padded_or_not(form):
+    png = png_of_a_length_base64_pads()
+    assert len(png) % 3  # the padded forms end with padding
+    exact, one_less = (
+        Settings(model_id="unused", max_input_bytes=len(png)),
+        Settings(model_id="unused", max_input_bytes=len(png) - 1),
+    )
+    assert decode_base64(form(png), exact) == png
+    with pytest.raises(WorkerError, match=f"larger than {len(png) - 1} bytes"):
+        decode_base64(form(png), one_less)
+
+
+def test_an_oversized_base64_image_is_refused_before_it_is_decoded(monkeypatch):
+    def never(*_args, **_kwargs):
+        raise AssertionError("decoded")
+
+    monkeypatch.setattr(base64, "b64decode", never)
+    with pytest.raises(WorkerError, match="larger than 300 bytes"):
+        decode_base64(
+            "data:image/png;base64," + base64.b64encode(os.urandom(301)).decode(),
+            Settings(model_id="x", max_input_bytes=300),
+        )
+
+
+def test_a_padded_image_of_exactly_max_input_bytes_runs(worker):
+    png = png_of_a_length_base64_pads()
+    result, _ = run_job(configured(worker, max_input_bytes=len(png)), small_job(image=as_data_uri(png)))
+    assert as_data_uri(png).endswith("=") and "error" not in result, result
 
 
 def test_exif_orientation_is_applied():

@@ -24,19 +24,25 @@ from tests.conftest import ROOT, configured, png_data_uri, run_job, s3_settings,
 from tests.hostile import (
     AMBIGUOUS_URLS,
     BASE64_VARIANTS,
+    DRIP_FRAMINGS,
     DelayingProxy,
+    DripServer,
     FixedReplyServer,
     SlowDripServer,
     as_data_uri,
+    drip_reply,
     exif_rotation_with_a_malformed_tag,
     jpeg_scan_cut_short,
+    loopback_tls,
     png_with_colour_key,
+    valid_png,
 )
 from tests.test_delivery import SECRET, webhook_events
 from worker import DesignWorker
 from worker.delivery.storage import S3Storage, S3Target
+from worker.outbound import urls
 from worker.outbound.inputs import decode_image
-from worker.outbound.urls import blocked_reason
+from worker.outbound.urls import Deadline, TransferFailed, URLRejected, blocked_reason, exchange, parse_outbound
 from worker.runtime.config import Settings
 from worker.runtime.faults import FaultPlan
 from worker.runtime.logs import _job_secrets, redact
@@ -179,6 +185,142 @@ def test_a_slow_s3_peer_ends_the_job_at_its_deadline(worker, s3_server):
         proxy.stop()
     assert result["error_code"] == "timeout" and "storing" in result["error"], result
     assert elapsed < 30 + 5  # the deadline is the behaviour under test: a few seconds past it at most
+
+
+# --- round three: peers that close after their reply, and informational answers --------------------------
+# A peer that closes after its reply (HTTP/1.0, ``Connection: close``) had http.client hand the socket to the
+# response; the watchdog shut the connection's socket, by then None, and a byte every half second held the job
+# for as long as the peer liked. Each framing, on each path; the peer would drip for 30 s: generous bounds.
+
+
+@pytest.mark.parametrize("framing", DRIP_FRAMINGS)
+def test_a_dripping_image_peer_is_cut_at_the_fetch_deadline_whatever_its_framing(worker, framing):
+    drip = DripServer(*drip_reply(framing))
+    try:
+        started = time.monotonic()
+        result, _ = run_job(
+            configured(worker, input_fetch_timeout_s=2), small_job(image=f"http://127.0.0.1:{drip.port}/pet.png")
+        )
+        elapsed = time.monotonic() - started
+    finally:
+        drip.stop()
+    assert result["error_code"] == "input_fetch_failed" and "longer than 2 s" in result["error"], result
+    assert elapsed < drip.drip_s / 2, (elapsed, drip.drip_s)
+
+
+@pytest.mark.parametrize("framing", ["http/1.0", "connection-close"])
+def test_a_peer_that_closes_after_its_reply_cannot_hold_a_job_past_its_deadline(worker, framing):
+    drip = DripServer(*drip_reply(framing))
+    try:
+        hurried = configured(worker, job_timeout_s=3, input_fetch_timeout_s=60)
+        started = time.monotonic()
+        result, _ = run_job(hurried, small_job(image=f"http://127.0.0.1:{drip.port}/pet.png"))
+        elapsed = time.monotonic() - started
+    finally:
+        drip.stop()
+    assert result["error_code"] == "timeout", result
+    assert elapsed < drip.drip_s / 2, (elapsed, drip.drip_s)
+
+
+@pytest.mark.parametrize("framing", DRIP_FRAMINGS)
+def test_a_dripping_webhook_receiver_is_cut_at_each_attempts_deadline_whatever_its_framing(worker, framing):
+    drip = DripServer(*drip_reply(framing))
+    try:
+        hooked = configured(
+            worker,
+            webhook_url=f"http://127.0.0.1:{drip.port}/hook",
+            webhook_secret=SECRET,
+            webhook_timeout_s=1,
+            webhook_max_attempts=2,
+            webhook_max_seconds=60,
+        )
+        result, _ = run_job(hooked, small_job(products=[]))
+    finally:
+        drip.stop()
+    assert "error" not in result and result["designs"], result
+    assert result["webhook"]["delivered"] is False and result["webhook"]["attempts"] == 2, result["webhook"]
+    assert result["timings_ms"]["webhook"] < 1000 * drip.drip_s / 2  # two attempts of 1 s, not two of 30 s
+
+
+@pytest.fixture
+def tls_peer_contexts(tmp_path, monkeypatch):
+    """A TLS server context for ``localhost``, and the transfer rules trusting its throwaway CA (not certifi)."""
+    server, client = loopback_tls(tmp_path)
+    monkeypatch.setattr(urls, "tls_context", lambda: client)
+    return server
+
+
+@pytest.mark.parametrize("framing", ["http/1.0", "connection-close"])
+def test_a_tls_peer_that_closes_after_its_reply_is_cut_at_the_deadline(tls_peer_contexts, framing):
+    drip = DripServer(*drip_reply(framing), tls=tls_peer_contexts)
+    target = parse_outbound(f"https://localhost:{drip.port}/pet.png", "image", allow_http=False)
+    try:
+        started = time.monotonic()
+        with pytest.raises(TransferFailed) as failure:
+            exchange(target, ipaddress.ip_address("127.0.0.1"), Deadline(1.5), read_limit=1000)
+        elapsed = time.monotonic() - started
+    finally:
+        drip.stop()
+    assert failure.value.deadline_passed, failure.value.reason
+    assert elapsed < drip.drip_s / 2, (elapsed, drip.drip_s)
+
+
+def test_tls_verifies_the_urls_host_while_dialling_the_checked_address(tls_peer_contexts):
+    peer = DripServer(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", tls=tls_peer_contexts)
+    loopback = ipaddress.ip_address("127.0.0.1")
+    try:
+        good = parse_outbound(f"https://localhost:{peer.port}/", "image", allow_http=False)
+        assert exchange(good, loopback, Deadline(10)).body == b"ok"
+        wrong = parse_outbound(f"https://pets.example:{peer.port}/", "image", allow_http=False)
+        with pytest.raises(TransferFailed) as failure:
+            exchange(wrong, loopback, Deadline(10))
+    finally:
+        peer.stop()
+    assert not failure.value.deadline_passed and "CertVerification" in failure.value.reason
+    assert b"Host: localhost:" in peer.requests[0]
+
+
+EARLY_HINTS = b"HTTP/1.1 103 Early Hints\r\nLink: </pet.png>; rel=preload\r\n\r\n"
+
+
+def final_reply(status: str, body: bytes, content_type: str = "image/png") -> bytes:
+    head = f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
+    return head.encode() + body
+
+
+@pytest.mark.parametrize(
+    "informational",
+    [EARLY_HINTS, b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\n\r\n" + EARLY_HINTS * 2],
+    ids=["103", "100-102-103-103"],
+)
+def test_an_image_after_informational_answers_is_fetched(worker, informational):
+    peer = DripServer(informational + final_reply("200 OK", valid_png()))
+    try:
+        result, _ = run_job(worker, small_job(image=f"http://127.0.0.1:{peer.port}/pet.png"))
+    finally:
+        peer.stop()
+    assert "error" not in result, result
+    assert peer.connections == 1
+
+
+def test_a_webhook_answered_after_early_hints_is_delivered_at_the_first_attempt(worker):
+    peer = DripServer(EARLY_HINTS + final_reply("204 No Content", b"", "text/plain"))
+    try:
+        hooked = configured(worker, webhook_url=f"http://127.0.0.1:{peer.port}/hook", webhook_secret=SECRET)
+        result, _ = run_job(hooked, small_job(products=[]))
+    finally:
+        peer.stop()
+    assert result["webhook"]["delivered"] is True and result["webhook"]["attempts"] == 1, result["webhook"]
+    assert peer.connections == 1 and b'"design.completed"' in peer.requests[0]
+
+
+def test_endless_informational_answers_are_a_failed_fetch(worker):
+    peer = DripServer(EARLY_HINTS * 50)
+    try:
+        result, _ = run_job(worker, small_job(image=f"http://127.0.0.1:{peer.port}/pet.png"))
+    finally:
+        peer.stop()
+    assert result["error_code"] == "input_fetch_failed", result
 
 
 # --- webhooks: redirects, replies, DNS --------------------------------------------------------------------
@@ -370,6 +512,9 @@ def job_with_s3(s3_server, **s3_config) -> dict:
         "192.168.1.1",
         "evil.127.0.0.1.nip.io:80",
         "xn--bcher-kva",
+        "abc--use1-az4--xa-s3",  # an S3 Express access point: botocore builds its host whatever the style
+        "abc--op-s3",
+        "my--bucket",  # every "--" name: the reserved family grows
     ],
 )
 def test_a_bucket_name_that_would_steer_the_connection_is_invalid_input(worker, s3_server, bucket):
@@ -516,3 +661,27 @@ def test_a_local_test_run_prints_no_presigned_url(tiny_model, tmp_path, s3_serve
 def test_a_photo_job_through_png_data_uri_still_works(worker):
     result, _ = run_job(worker, small_job(image=png_data_uri(Image.new("RGB", (300, 200), (20, 200, 90)))))
     assert "error" not in result, result
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    ["https://s3.example.com?@10.0.0.1", "https://s3.example.com:8443/p/q?x=1", "https://s3.example.com/#frag"],
+)
+def test_a_jobs_s3_endpoint_with_a_query_or_fragment_is_invalid_input_before_anything_runs(worker, endpoint):
+    """botocore refuses such an endpoint only at upload, after the GPU work: refused at validation instead."""
+    job = {
+        "id": "s3-query",
+        "input": small_job(products=[]),
+        "s3Config": {"bucketName": "designs", "endpointUrl": endpoint, "accessId": "AKIDJOB12345"},
+    }
+    job["s3Config"]["accessSecret"] = "x" * 20
+    result = worker.run(job, lambda _: None)
+    assert result["error_code"] == "invalid_input" and "query or fragment" in result["error"], result
+
+
+@pytest.mark.parametrize(
+    ("url", "message"), [("https://example.com:0/pet.png", "port"), ("https://[2600:1f18::1%25eth0]/pet.png", "zone")]
+)
+def test_port_zero_and_ipv6_zones_are_refused(url, message):
+    with pytest.raises(URLRejected, match=message):
+        parse_outbound(url, "image", allow_http=False)

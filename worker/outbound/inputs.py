@@ -2,10 +2,12 @@
 
 URLs follow the rules of ``worker.outbound.urls`` (one parser, checked and pinned addresses, an overall deadline),
 and each of at most ``MAX_REDIRECTS`` redirects is checked the same way. The body is capped while it
-streams. Images are accepted as PNG, JPEG or WebP by their content; their pixel count is checked from the
-header before anything is decoded; a JPEG must decode without a single libjpeg warning (a scan cut short
-but closed with an end marker is refused, which Pillow cannot tell); every mode (palette, CMYK, 16-bit,
-alpha, colour-key transparency) becomes plain RGB.
+streams. Data URIs follow RFC 2397 (any case, parameters before ``;base64``); base64 is bounded by its
+decoded size, computed from its length before decoding. Images are accepted as PNG, JPEG (an MPO too, as its
+first picture) or WebP by their content; their pixel count, each side and their aspect ratio are checked
+from the header before anything is decoded; a JPEG must decode without a single libjpeg warning (a scan cut
+short but closed with an end marker is refused, which Pillow cannot tell); every mode (palette, CMYK,
+16-bit, alpha, colour-key transparency) becomes plain RGB.
 """
 
 from __future__ import annotations
@@ -24,8 +26,17 @@ from worker.errors import ErrorCode, WorkerError, invalid_input
 from worker.outbound.urls import Deadline, TransferFailed, URLRejected, exchange, parse_outbound, resolve
 from worker.runtime.config import Settings
 
-DATA_URI = re.compile(r"data:image/[a-zA-Z0-9.+-]+;base64,(?P<payload>.*)", re.DOTALL)
+# RFC 2397: scheme and media type in any case, parameters (``;name=pet.png``) before ``;base64``.
+DATA_URI = re.compile(
+    r"data:image/[a-z0-9.+-]+(?:;[a-z0-9!#$%&'*+.^_`|~-]+=[^;,]*)*;base64,(?P<payload>.*)", re.DOTALL | re.IGNORECASE
+)
+BASE64_WHITESPACE = " \t\n\r\f\v"  # line breaks as MIME writes them, and spaces; nothing else is skipped
 ACCEPTED_FORMATS = ("PNG", "JPEG", "WEBP")
+JPEG_FORMATS = ("JPEG", "MPO")  # MPO: a JPEG with more pictures after it (stereo, phones); its first is the photo
+# Bounds on the header's size, besides MAX_INPUT_PIXELS: a 1 x 40,000,000 PNG is within the pixel count but
+# its rows cost Pillow about 900 MB to decode. No camera photo, panorama included, comes near either bound.
+MAX_INPUT_SIDE = 16384
+MAX_ASPECT_RATIO = 10
 MAX_REDIRECTS = 3
 REDIRECT_STATUSES = {301, 302, 303, 307, 308}
 ORIENTATION_TAG = 0x0112
@@ -77,17 +88,35 @@ def fetch_url(url: str, settings: Settings, deadline: Deadline, job_deadline: De
     raise invalid_input(f"image URL redirected more than {MAX_REDIRECTS} times", "image")
 
 
+def decoded_size(payload: str) -> int:
+    """How many bytes base64 ``payload`` decodes to, from its length alone: nothing is decoded.
+
+    Whitespace and trailing padding carry no data. Padding is looked for in the last 64 characters: past
+    that much trailing whitespace, the size may be over-counted by a byte or two, never under-counted.
+    """
+    characters = len(payload) - sum(payload.count(space) for space in BASE64_WHITESPACE)
+    tail = "".join(character for character in payload[-64:] if character not in BASE64_WHITESPACE)
+    padding = len(tail) - len(tail.rstrip("="))
+    return (characters - padding) * 3 // 4
+
+
 def decode_base64(value: str, settings: Settings) -> bytes:
-    """Standard or URL-safe base64, padded or not, with or without line breaks."""
+    """Standard or URL-safe base64, padded or not, with or without line breaks; bounded by the decoded size
+    (``MAX_INPUT_BYTES`` is the image's size, padded or not), checked before anything is decoded."""
     match = DATA_URI.fullmatch(value)
-    payload = re.sub(r"\s+", "", match.group("payload") if match else value)
-    if len(payload) * 3 // 4 > settings.max_input_bytes:
-        raise invalid_input(f"image is larger than {settings.max_input_bytes} bytes", "image")
+    payload = match.group("payload") if match else value
+    too_large = invalid_input(f"image is larger than {settings.max_input_bytes} bytes", "image")
+    if decoded_size(payload) > settings.max_input_bytes:
+        raise too_large
+    payload = re.sub(f"[{re.escape(BASE64_WHITESPACE)}]+", "", payload)
     payload = payload.replace("-", "+").replace("_", "/").rstrip("=")
     try:
-        return base64.b64decode(payload + "=" * (-len(payload) % 4), validate=True)
+        data = base64.b64decode(payload + "=" * (-len(payload) % 4), validate=True)
     except (binascii.Error, ValueError):
         raise invalid_input("image must be an https:// URL, a data:image/...;base64, URI or base64", "image") from None
+    if len(data) > settings.max_input_bytes:
+        raise too_large
+    return data
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -137,18 +166,30 @@ def apply_orientation(image: Image.Image) -> Image.Image:
     return image.transpose(method) if method is not None else image
 
 
+def check_size(width: int, height: int, max_pixels: int) -> None:
+    """The header's size, before any pixel is decoded: the pixel count, each side and the aspect ratio (the
+    decoder's memory follows the longest row, not only the area)."""
+    if max(width, height) > MAX_INPUT_SIDE:
+        raise invalid_input(f"image is {width}x{height} pixels; each side may be at most {MAX_INPUT_SIDE}", "image")
+    if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+        raise invalid_input(
+            f"image is {width}x{height} pixels; its long side may be at most {MAX_ASPECT_RATIO} times its short side",
+            "image",
+        )
+    if width * height > max_pixels:
+        raise invalid_input(f"image is {width}x{height} pixels; at most {max_pixels} are accepted", "image")
+
+
 def decode_image(data: bytes, max_pixels: int) -> Image.Image:
-    """Decode a PNG, JPEG or WebP (by content), refusing too many pixels before decoding them."""
+    """Decode a PNG, JPEG or WebP (by content), refusing a size out of bounds before decoding any pixel."""
     try:
         image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
     except Image.DecompressionBombError:
         raise invalid_input(f"image has more than {max_pixels} pixels", "image") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise invalid_input("image must be a PNG, JPEG or WebP picture", "image") from None
-    width, height = image.size
-    if width * height > max_pixels:
-        raise invalid_input(f"image is {width}x{height} pixels; at most {max_pixels} are accepted", "image")
-    if image.format == "JPEG":
+    check_size(*image.size, max_pixels)
+    if image.format in JPEG_FORMATS:  # an MPO's first picture is the one loaded: it is checked the same way
         check_jpeg_strictly(data)
     try:
         image.load()

@@ -10,26 +10,30 @@ per connection, every address it resolves to must be allowed, and the connection
 that was checked (TLS still verifies the original host). Private, loopback, shared, multicast and
 reserved addresses are refused unless ``ALLOW_PRIVATE_URLS`` (local development); link-local and cloud
 metadata addresses are refused whatever the setting. Every transfer has an overall deadline, not only
-per-read timeouts: a peer that answers one byte a second is cut off when it passes.
+per-read timeouts: a peer that answers one byte a second is cut off when it passes, whatever its framing
+(HTTP/1.0, ``Connection: close``, chunked, keep-alive), because the socket is this module's own from its
+making to its closing. Informational answers (1xx, ``103 Early Hints``) are skipped for the final one.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import re
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from http.client import HTTPException
+from http.client import HTTPException, HTTPResponse, IncompleteRead
+from typing import BinaryIO
 from urllib.parse import urljoin
 
 import certifi
 import urllib3
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.exceptions import HTTPError, LocationParseError
+from urllib3.exceptions import LocationParseError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # Never a legitimate target: cloud metadata (AWS, GCP, Azure: 169.254.169.254; AWS ECS: 169.254.170.2;
@@ -48,6 +52,12 @@ HOSTNAME = re.compile(
     r"(?=.{1,253}\.?$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.?"
 )
 NUMERIC_HOST = re.compile(r"[0-9.]+|0x[0-9a-f.x]*")
+# What may go on the request line and in a header (RFC 9110): no space, CR, LF or other control in a token or
+# the target, no CR, LF or NUL in a value.
+TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+REQUEST_TARGET = re.compile(r"[\x21-\x7e]+")
+FIELD_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
+MAX_INFORMATIONAL_ANSWERS = 8  # 1xx answers skipped before the final one; a peer sending more is stalling
 
 
 class URLRejected(ValueError):
@@ -110,7 +120,7 @@ def parse_outbound(url: str, field: str, allow_http: bool) -> OutboundURL:
     if not host:
         raise URLRejected(f"{field} URL has no host")
     host = canonical_host(host, field)
-    port = parts.port or (443 if scheme == "https" else 80)
+    port = parts.port if parts.port is not None else (443 if scheme == "https" else 80)
     if not 0 < port < 65536:
         raise URLRejected(f"{field} URL has an invalid port")
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query is not None else "")
@@ -119,9 +129,13 @@ def parse_outbound(url: str, field: str, allow_http: bool) -> OutboundURL:
 
 def canonical_host(host: str, field: str) -> str:
     try:
-        return str(ipaddress.ip_address(host))
+        address = ipaddress.ip_address(host)
     except ValueError:
         pass
+    else:
+        if isinstance(address, ipaddress.IPv6Address) and address.scope_id:
+            raise URLRejected(f"{field} URL has an IPv6 zone, which names this machine's interfaces")
+        return str(address)
     try:
         ascii_host = host.encode("idna").decode("ascii")
     except UnicodeError:
@@ -210,6 +224,125 @@ class Reply:
     truncated: bool  # the body was longer than the read limit; only ``read_limit`` bytes were read
 
 
+class Watchdog:
+    """Shuts a transfer's connection when its deadline passes, through a descriptor of its own.
+
+    Per-read timeouts never trip on a peer that sends a byte every half second, so the connection is shut from
+    outside. It is shut through a duplicate of the socket's descriptor, taken when the socket is made: the
+    HTTP parser's own objects cannot be relied on (http.client hands a closing connection's socket to its
+    response and forgets it, and a watchdog that shut the connection's socket then shut nothing).
+    """
+
+    def __init__(self, deadline: Deadline) -> None:
+        self.fired = False
+        self._lock = threading.Lock()
+        self._handle: socket.socket | None = None
+        self._timer = threading.Timer(deadline.remaining(), self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def watch(self, sock: socket.socket) -> None:
+        """Shut ``sock``'s connection at the deadline (at once if it has passed)."""
+        with self._lock:
+            self._handle = sock.dup()
+            if self.fired:
+                shut(self._handle)
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            if self._handle is not None:
+                shut(self._handle)
+
+    def close(self) -> None:
+        self._timer.cancel()
+        with self._lock:
+            if self._handle is not None:
+                self._handle.close()
+                self._handle = None
+
+
+def shut(sock: socket.socket) -> None:
+    """Shut the connection both ways: a read blocked on it in another thread returns at once."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """Certificates checked against certifi's roots and the URL's host name; TLS 1.2 at least."""
+    context = ssl.create_default_context(cafile=certifi.where())
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+def connect(url: OutboundURL, address: IPAddress, watchdog: Watchdog, timeout: float) -> socket.socket:
+    """A connection to the checked ``address`` (never a name: no second lookup), watched from its first moment;
+    TLS for https, verifying the URL's host."""
+    family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        watchdog.watch(sock)
+        sock.connect((str(address), url.port))
+        if url.scheme == "https":
+            return tls_context().wrap_socket(sock, server_hostname=url.host)
+        return sock
+    except BaseException:
+        sock.close()
+        raise
+
+
+def request_head(url: OutboundURL, method: str, headers: Mapping[str, str], body: bytes | None) -> bytes:
+    """The request line and headers, refused (``ValueError``) if any would end a line early or smuggle one."""
+    fields = {"Host": url.host_header, "User-Agent": "pet-merch-worker", "Accept-Encoding": "identity"}
+    fields |= {"Connection": "close"} | ({"Content-Length": str(len(body))} if body is not None else {})
+    given = {name.lower() for name in headers}
+    fields = {name: value for name, value in fields.items() if name.lower() not in given} | dict(headers)
+    if not TOKEN.fullmatch(method) or not REQUEST_TARGET.fullmatch(url.target):
+        raise ValueError("a request line with forbidden characters")
+    if not all(TOKEN.fullmatch(name) and FIELD_VALUE.fullmatch(value) for name, value in fields.items()):
+        raise ValueError("a header with forbidden characters")
+    lines = [f"{method} {url.target} HTTP/1.1", *(f"{name}: {value}" for name, value in fields.items())]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+class OpenReader:
+    """Hands http.client's response parser the reader already open on the connection: an answer after an
+    informational one is read from the bytes the reader holds (a new reader would lose what it buffered)."""
+
+    def __init__(self, reader: BinaryIO) -> None:
+        self._reader = reader
+
+    def makefile(self, mode: str) -> BinaryIO:
+        return self._reader
+
+
+def final_response(reader: BinaryIO, method: str) -> HTTPResponse:
+    """The first answer that is not informational. 1xx answers (``103 Early Hints``, ``102 Processing``) may come
+    before the final one and are skipped; ``101`` (switching protocols, never asked for) is final."""
+    for _ in range(MAX_INFORMATIONAL_ANSWERS + 1):
+        response = HTTPResponse(OpenReader(reader), method=method)  # type: ignore[arg-type]
+        response.begin()
+        if not 100 <= response.status < 200 or response.status == 101:
+            return response
+        response.fp = None  # the reader is shared: dropping this answer must not close it
+    raise HTTPException(f"more than {MAX_INFORMATIONAL_ANSWERS} informational answers")
+
+
+def read_body(response: HTTPResponse, read_limit: int) -> bytearray:
+    """At most ``read_limit + 1`` bytes of the body, raw; a body cut short of its stated length is an error."""
+    data = bytearray()
+    while len(data) <= read_limit:
+        chunk = response.read(min(64 * 1024, read_limit + 1 - len(data)))
+        if not chunk:
+            break
+        data += chunk
+    if len(data) <= read_limit and response.length:  # http.client returns a short body quietly: not here
+        raise IncompleteRead(bytes(data), response.length)
+    return data
+
+
 def exchange(
     url: OutboundURL,
     address: IPAddress,
@@ -220,60 +353,30 @@ def exchange(
     read_limit: int = 4096,
 ) -> Reply:
     """One request to the checked ``address`` (never a redirect), its body read raw (never decompressed)
-    up to ``read_limit`` bytes, all of it within ``deadline``."""
+    up to ``read_limit`` bytes, all of it within ``deadline``, whatever the peer's framing (HTTP/1.0, close,
+    chunked or keep-alive): the connection is this module's from its making to its closing."""
     if deadline.passed:
         raise TransferFailed("no time was left for the transfer", deadline_passed=True)
-    timeout = deadline.remaining()
-    if url.scheme == "https":
-        connection: HTTPConnection = HTTPSConnection(
-            str(address),
-            url.port,
-            timeout=timeout,
-            cert_reqs="CERT_REQUIRED",
-            ca_certs=certifi.where(),
-            server_hostname=url.host,
-            assert_hostname=url.host,
-        )
-    else:
-        connection = HTTPConnection(str(address), url.port, timeout=timeout)
-    # Per-read timeouts never trip on a slow drip: at the deadline the socket is shut from outside.
-    watchdog = threading.Timer(timeout, shut, args=(connection,))
-    watchdog.daemon = True
-    watchdog.start()
+    watchdog = Watchdog(deadline)
+    stream: socket.socket | None = None
+    reader: BinaryIO | None = None
     try:
-        connection.request(
-            method,
-            url.target,
-            body=body,
-            preload_content=False,
-            decode_content=False,
-            headers={
-                "Host": url.host_header,
-                "User-Agent": "pet-merch-worker",
-                "Accept-Encoding": "identity",
-                **(headers or {}),
-            },
-        )
-        response = connection.getresponse()
-        data = bytearray()
-        while len(data) <= read_limit:
-            chunk = response.read(min(64 * 1024, read_limit + 1 - len(data)), decode_content=False)
-            if not chunk:
-                break
-            data += chunk
+        stream = connect(url, address, watchdog, max(deadline.remaining(), 0.001))
+        stream.sendall(request_head(url, method, headers or {}, body) + (body or b""))
+        reader = stream.makefile("rb")
+        response = final_response(reader, method)
+        data = read_body(response, read_limit)
+        if watchdog.fired:  # the shut connection may have read as the end of a body without a length
+            raise TransferFailed("the transfer passed its deadline", deadline_passed=True)
         truncated = len(data) > read_limit
-        return Reply(response.status, dict(response.headers), bytes(data[:read_limit]), truncated)
-    except (HTTPError, HTTPException, OSError, ValueError) as exc:
-        if deadline.passed:
+        return Reply(response.status, dict(response.getheaders()), bytes(data[:read_limit]), truncated)
+    except (HTTPException, OSError, ValueError) as exc:
+        if watchdog.fired or deadline.passed:
             raise TransferFailed("the transfer passed its deadline", deadline_passed=True) from None
         raise TransferFailed(f"the transfer failed ({type(exc).__name__})") from None
     finally:
-        watchdog.cancel()
-        connection.close()
-
-
-def shut(connection: HTTPConnection) -> None:
-    sock = connection.sock
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
+        watchdog.close()
+        for closable in (reader, stream):
+            if closable is not None:
+                with contextlib.suppress(OSError):
+                    closable.close()
