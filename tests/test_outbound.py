@@ -13,6 +13,7 @@ import json
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -42,7 +43,15 @@ from worker import DesignWorker
 from worker.delivery.storage import S3Storage, S3Target
 from worker.outbound import urls
 from worker.outbound.inputs import decode_image
-from worker.outbound.urls import Deadline, TransferFailed, URLRejected, blocked_reason, exchange, parse_outbound
+from worker.outbound.urls import (
+    Deadline,
+    TransferFailed,
+    URLRejected,
+    blocked_reason,
+    exchange,
+    parse_outbound,
+    resolve,
+)
 from worker.runtime.config import Settings
 from worker.runtime.faults import FaultPlan
 from worker.runtime.logs import _job_secrets, redact
@@ -384,8 +393,50 @@ def test_a_webhook_host_is_resolved_once_per_attempt_and_dialled_as_checked(work
 
 def test_the_allow_list_decides_before_any_dns(worker):
     hooked = configured(worker, webhook_secret=SECRET, webhook_allowed_hosts="hooks.example.com")
-    result, _ = run_job(hooked, small_job(webhook_url="https://not-allowed.invalid/hook"))
+    result, _ = run_job(hooked, small_job(webhook_url="https://tok-supersecret0123456789.not-allowed.invalid/hook"))
     assert result["error_code"] == "invalid_input" and "WEBHOOK_ALLOWED_HOSTS" in result["error"], result
+    assert "supersecret" not in json.dumps(result)  # a host may carry a token: named, never quoted
+
+
+def test_a_name_server_that_answers_slowly_costs_the_transfer_its_deadline_not_more(monkeypatch):
+    """The lookup runs under the transfer's deadline: an 8 s answer from the attacker's own name server ends a
+    fetch with a 1 s deadline at about 1 s, as a deadline error."""
+    answered = threading.Event()
+    real = socket.getaddrinfo
+
+    def slow(host, *args, **kwargs):
+        if host == "slow.dns.test":
+            answered.wait(8)
+            return real("127.0.0.1", *args, **kwargs)
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", slow)
+    started = time.monotonic()
+    try:
+        with pytest.raises(TransferFailed) as failure:
+            resolve(parse_outbound("http://slow.dns.test/pet.png", "image", True), "image", True, Deadline(1.0))
+    finally:
+        answered.set()
+    assert failure.value.deadline_passed and time.monotonic() - started < 8 / 2
+
+
+def test_a_redirect_header_is_read_in_any_case(worker, httpserver):
+    httpserver.expect_request("/pet.png").respond_with_data(valid_png(), content_type="image/png")
+    server = FixedReplyServer(
+        f"HTTP/1.1 302 Found\r\nLOCATION: {httpserver.url_for('/pet.png')}\r\nContent-Length: 0\r\n\r\n".encode()
+    )
+    try:
+        result, _ = run_job(worker, small_job(image=f"http://127.0.0.1:{server.port}/hop", products=[]))
+    finally:
+        server.stop()
+    assert "error" not in result, result
+
+
+@pytest.mark.parametrize(
+    ("address", "allow_private"), [("fd20:ce::254", True), ("192.0.0.192", False), ("3fff::1", False)]
+)
+def test_gcps_ipv6_metadata_and_reserved_ranges_some_pythons_call_global_are_refused(address, allow_private):
+    assert blocked_reason(ipaddress.ip_address(address), allow_private) is not None
 
 
 def test_an_allowed_host_that_does_not_resolve_yet_leaves_the_job_completed(worker):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -22,10 +23,12 @@ from models.tiny_safety import save_tiny_safety_models
 from tests.conftest import configured, run_job, s3_settings, small_job
 from tests.test_delivery import SECRET, webhook_events
 from worker import DesignWorker
+from worker.errors import WorkerError
 from worker.runtime.catalog import CatalogError
 from worker.runtime.config import Settings
 from worker.safety.designs import ImagePreprocess
 from worker.safety.labels import UnsafeLabels
+from worker.safety.prompts import check_prompt
 from worker.safety.screen import ContentScreen
 from worker.safety.terms import load_terms, parse_context, parse_terms
 from worker.style.catalog import BUILTIN_STYLES_DIR, load_styles
@@ -197,7 +200,47 @@ KNOWN_EVASIONS = {
     "letters swapped": "a corgi, pr0n",
     "a number split in two": "a corgi, 14 88",
     "a name in its context, whatever follows": "my dog loli in a bikini",
+    "a name before an owner's word and a pet": "sexy loli and her cat",
+    "words split in two": "a corgi, hit ler",
+    "a Greek eta for n": "a \u03b7azi flag on a dog",
 }
+
+# The second hostile round's findings (issue 23): a term describing the pet is no name; verb forms.
+HOSTILE_ROUND_EVASIONS = ["cute loli cat girl", "anime loli kitten", "a corgi raping", "a corgi rapeing"]
+
+
+@pytest.mark.parametrize("prompt", HOSTILE_ROUND_EVASIONS)
+def test_blocked_terms_are_found_through_the_hostile_rounds_evasions(prompt):
+    assert BUILTIN.find(prompt) is not None, prompt
+
+
+HOSTILE_ROUND_INNOCENT = [
+    "oilseed rape flowers and a dog",
+    "Pornic France dog",  # a French town
+    "dog in front of a Massacre Rocks State Park sign",
+    "dog in the Sex Pistols shirt",
+    "Name: Rex. Sex: male. Breed: beagle",  # a pet profile
+    "spayed, sex female",
+    "a dog named Gore",
+    "Gore the cat",
+    "Super Bowl XXX dog",
+    "xxx-large dog shirt",
+    "Suicide Squad costume cat",
+    "hentaigana calligraphy cat",
+    "anti-nazi dog",
+]
+
+
+@pytest.mark.parametrize("prompt", HOSTILE_ROUND_INNOCENT)
+def test_the_hostile_rounds_innocent_prompts_pass(prompt):
+    assert BUILTIN.find(prompt) is None, BUILTIN.find(prompt)
+
+
+def test_a_refusal_logs_at_most_40_characters_of_the_prompt(caplog):
+    """A prefix term (erotic*) matches a whole word, which may be a long run of the caller's text."""
+    with caplog.at_level(logging.INFO, logger="worker"), pytest.raises(WorkerError):
+        check_prompt(ContentScreen(terms=BUILTIN), "a dog, erotic" + "abcdefghijklmnopqrstuvwxyz" * 30, "")
+    assert caplog.text and "abcdefghijklmnopqrstuvwxyz" * 2 not in caplog.text
 
 
 @pytest.mark.parametrize("prompt", KNOWN_EVASIONS.values(), ids=KNOWN_EVASIONS.keys())

@@ -180,7 +180,8 @@ class JobWebhook:
 
     def _attempt(self, message_id: str, payload: str, deadline: Deadline) -> tuple[int, float | None]:
         """One signed POST to the checked address: its status and ``Retry-After`` (or ``TransferFailed``)."""
-        address = resolve(self.target, "webhook", self._settings.allow_private_urls)
+        attempt_deadline = deadline.sooner(self._settings.webhook_timeout_s)
+        address = resolve(self.target, "webhook", self._settings.allow_private_urls, attempt_deadline)
         sent_at = datetime.now(UTC)  # timezone-aware: a naive datetime would sign the wrong timestamp
         headers = {
             "content-type": "application/json",
@@ -188,7 +189,6 @@ class JobWebhook:
             "webhook-timestamp": str(int(sent_at.timestamp())),
             "webhook-signature": self._signer.sign(message_id, sent_at, payload),
         }
-        attempt_deadline = deadline.sooner(self._settings.webhook_timeout_s)
         reply = exchange(self.target, address, attempt_deadline, "POST", headers, payload.encode(), REPLY_READ_LIMIT)
         return reply.status, retry_after_seconds(reply.headers)
 

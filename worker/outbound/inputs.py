@@ -62,7 +62,7 @@ def fetch_url(url: str, settings: Settings, deadline: Deadline, job_deadline: De
         for _ in range(MAX_REDIRECTS + 1):
             reply = exchange(
                 target,
-                resolve(target, "image", settings.allow_private_urls),
+                resolve(target, "image", settings.allow_private_urls, deadline),
                 deadline,
                 read_limit=settings.max_input_bytes,
             )

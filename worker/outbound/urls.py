@@ -33,13 +33,18 @@ from urllib.parse import urljoin
 
 import certifi
 import urllib3
+from urllib3 import HTTPHeaderDict
 from urllib3.exceptions import LocationParseError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+RESOLVE_TIMEOUT_S = 10.0  # a lookup with no deadline of its own (a job's S3 endpoint, at validation)
 # Never a legitimate target: cloud metadata (AWS, GCP, Azure: 169.254.169.254; AWS ECS: 169.254.170.2;
-# AWS IPv6: fd00:ec2::254; Alibaba: 100.100.100.200) and every other link-local address.
-METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in ("fd00:ec2::254", "100.100.100.200"))
+# AWS IPv6: fd00:ec2::254; GCP IPv6: fd20:ce::254; Alibaba: 100.100.100.200) and every other link-local address.
+METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in ("fd00:ec2::254", "fd20:ce::254", "100.100.100.200"))
 ALWAYS_BLOCKED_NETWORKS = (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fe80::/10"))
+# Reserved, yet global to some Python versions' tables: IETF protocol assignments (192.0.0.192 among them),
+# the segment-routing SIDs and the IPv6 documentation range of RFC 9637.
+NOT_GLOBAL = tuple(ipaddress.ip_network(n) for n in ("192.0.0.0/24", "5f00::/16", "3fff::/20"))
 # IPv6 forms that carry an IPv4 address in their last 32 bits: NAT64's well-known prefix (RFC 6052), SIIT's
 # translated form (RFC 2765) and the deprecated IPv4-compatible form (RFC 4291). 6to4 and Teredo have their own
 # accessors. Each is checked as the IPv4 address inside it.
@@ -169,29 +174,48 @@ def blocked_reason(address: IPAddress, allow_private: bool) -> str | None:
         return None
     if address.is_multicast:
         return "a multicast address"
-    if not address.is_global:
+    if not address.is_global or any(address in network for network in NOT_GLOBAL):
         return "a private, loopback, link-local or reserved address"
     return None
 
 
-def resolve(url: OutboundURL, field: str, allow_private: bool) -> IPAddress:
-    """Resolve once; every address must be allowed (``URLRejected``); the first is the one to dial.
+def resolve(url: OutboundURL, field: str, allow_private: bool, deadline: Deadline | None = None) -> IPAddress:
+    """Resolve once, within ``deadline``; every address must be allowed (``URLRejected``); the first is the one
+    to dial.
 
-    A name that does not resolve raises ``TransferFailed`` (it may resolve later: callers retry).
+    A name that does not resolve raises ``TransferFailed`` (it may resolve later: callers retry). The lookup
+    runs in a thread of its own, so a name server that answers slowly (its owner decides how slowly) costs
+    the transfer its deadline, not more; the lookup itself then ends on the resolver's own timeouts.
     """
     try:
         addresses = [ipaddress.ip_address(url.host)]
     except ValueError:
-        try:
-            infos = socket.getaddrinfo(url.host, url.port, type=socket.SOCK_STREAM)
-        except (OSError, UnicodeError):
-            raise TransferFailed(f"could not resolve the host of the {field} URL") from None
-        addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+        addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in lookup(url, field, deadline)]
     for address in addresses:
         reason = blocked_reason(address, allow_private)
         if reason is not None:
             raise URLRejected(f"{field} URL points to {reason}")
     return addresses[0]
+
+
+def lookup(url: OutboundURL, field: str, deadline: Deadline | None) -> list:
+    """``getaddrinfo`` for ``url``'s host, given up on when ``deadline`` (default ``RESOLVE_TIMEOUT_S``) passes."""
+    answer: dict[str, object] = {}
+
+    def ask() -> None:
+        try:
+            answer["infos"] = socket.getaddrinfo(url.host, url.port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError) as exc:
+            answer["error"] = exc
+
+    asking = threading.Thread(target=ask, name="resolve", daemon=True)
+    asking.start()
+    asking.join((deadline or Deadline(RESOLVE_TIMEOUT_S)).remaining())
+    if asking.is_alive():
+        raise TransferFailed(f"the host of the {field} URL did not resolve in time", deadline_passed=True)
+    if "infos" not in answer:
+        raise TransferFailed(f"could not resolve the host of the {field} URL")
+    return answer["infos"]  # type: ignore[return-value]
 
 
 class Deadline:
@@ -369,7 +393,8 @@ def exchange(
         if watchdog.fired:  # the shut connection may have read as the end of a body without a length
             raise TransferFailed("the transfer passed its deadline", deadline_passed=True)
         truncated = len(data) > read_limit
-        return Reply(response.status, dict(response.getheaders()), bytes(data[:read_limit]), truncated)
+        headers = HTTPHeaderDict(response.getheaders())  # looked up by name in any case: LOCATION is Location
+        return Reply(response.status, headers, bytes(data[:read_limit]), truncated)
     except (HTTPException, OSError, ValueError) as exc:
         if watchdog.fired or deadline.passed:
             raise TransferFailed("the transfer passed its deadline", deadline_passed=True) from None

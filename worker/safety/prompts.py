@@ -15,6 +15,7 @@ import torch
 from worker.errors import content_refused
 from worker.runtime.config import Settings
 from worker.safety.labels import UnsafeLabels, classifier_source
+from worker.schema import shorten
 
 if TYPE_CHECKING:
     from worker.safety.screen import ContentScreen
@@ -62,7 +63,7 @@ def check_prompt(screen: ContentScreen, prompt: str | None, rendered: str) -> No
     for where, text in texts.items():
         match = screen.terms.find(text)
         if match is not None:
-            log.info("%s refused: blocked term %r (%s)", where, match.term, match.category)
+            log.info("%s refused: blocked term %r (%s)", where, shorten(match.term), match.category)
             raise content_refused(f"{where} was refused by the content rules ({match.category})", "prompt")
     if screen.prompt_classifier is None or not texts:
         return

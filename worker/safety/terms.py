@@ -233,9 +233,9 @@ class Context:
             return True
         if before and self.is_pet(before[-1]) and self.owners.intersection(before[-4:-1]):
             return True
-        for word in after[:4]:
+        for i, word in enumerate(after[:4]):
             if self.is_pet(word):
-                return True
+                return i > 0  # "Loli the corgi"; not "loli cat girl", where it describes the pet
             if word not in self.linking and word not in names:
                 return False
         return False
