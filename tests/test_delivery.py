@@ -222,6 +222,14 @@ S3_PEER_REPLIES = {
 }
 
 
+@pytest.mark.parametrize("endpoint", ["https://[abc", "http://[::1", "https://a]b/"])
+def test_a_malformed_s3_endpoint_is_invalid_input(worker, endpoint):
+    job = {"id": "bad-endpoint", "input": delivery_job(products=[]), "s3Config": {"bucketName": "bucket"}}
+    job["s3Config"] |= {"endpointUrl": endpoint, "accessId": "AKIDJOB1", "accessSecret": "job-secret-" + "j" * 20}
+    result = worker.run(job, lambda _: None)
+    assert result["error_code"] == "invalid_input", result
+
+
 @pytest.mark.parametrize("reply", sorted(S3_PEER_REPLIES))
 def test_a_hostile_s3_peer_is_storage_unavailable_in_a_few_words(worker, reply):
     """A job's endpoint that loops botocore's redirects (once ``internal``), or answers with an error code of
@@ -303,6 +311,18 @@ def test_a_validation_error_quotes_no_secret_and_at_most_40_characters(worker, h
     for quoted in re.findall(r"\(got (.*?)\)(?:;|$)", result["error"]):
         assert len(quoted) <= 40
     assert not re.search(r"([akc])\1{40}", json.dumps(result))  # no caller's text longer than 40 characters
+
+
+def test_print_files_presigned_urls_stay_out_of_the_webhook(s3_worker, httpserver):
+    """Every stored image's presigned URL belongs in the job's own result only: designs, mockups, print files."""
+    httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
+    hooked = configured(s3_worker, webhook_url=httpserver.url_for("/hook"), webhook_secret=SECRET)
+    result, _ = run_job(hooked, delivery_job(design_id="printed", products=["mug"], print_files=True))
+    assert "X-Amz-Signature" in result["print_files"][0]["url"]
+    [(_, event)] = webhook_events(httpserver)
+    body = json.dumps(event)
+    assert "X-Amz-Signature" not in body and "X-Amz-Credential" not in body
+    assert event["data"]["print_files"][0]["key"] == result["print_files"][0]["key"]
 
 
 # --- webhooks -----------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from worker.errors import ErrorCode, WorkerError, invalid_input
 from worker.outbound.urls import TransferFailed, URLRejected, parse_outbound, resolve
 from worker.runtime.config import Settings
+from worker.schema import shorten
 
 log = logging.getLogger(__name__)
 UPLOAD_THREADS = 16
@@ -216,10 +217,10 @@ def checked_endpoint(url: str, settings: Settings) -> tuple[str, PinnedEndpoint]
     """A job's S3 endpoint: parsed by the URL rules, resolved once with every address checked, and pinned to
     the address that passed (as image and webhook connections are)."""
     field = "s3Config.endpointUrl"
-    if urlsplit(url).query or urlsplit(url).fragment or url.rstrip().endswith(("?", "#")):
-        raise invalid_input("s3Config.endpointUrl must not have a query or fragment", "s3Config")
     try:
         target = parse_outbound(url, field, settings.allow_http_urls)
+        if "?" in url or "#" in url:
+            raise URLRejected("s3Config.endpointUrl must not have a query or fragment")
         address = resolve(target, field, settings.allow_private_urls)
     except URLRejected as exc:
         raise invalid_input(str(exc), "s3Config") from None
@@ -296,12 +297,12 @@ class S3Storage:
             code = str(exc.response.get("Error", {}).get("Code", "error"))
             code = code if ERROR_CODE.fullmatch(code) else "error"  # the peer's text: a short word, or nothing
             raise WorkerError(
-                ErrorCode.STORAGE_UNAVAILABLE, f"bucket {self.target.bucket!r} refused the upload ({code})"
+                ErrorCode.STORAGE_UNAVAILABLE, f"bucket {shorten(self.target.bucket)!r} refused the upload ({code})"
             ) from None
         except (BotoCoreError, RecursionError) as exc:  # a hostile peer can drive botocore into a redirect loop
             raise WorkerError(
                 ErrorCode.STORAGE_UNAVAILABLE,
-                f"could not reach the bucket {self.target.bucket!r} ({type(exc).__name__})",
+                f"could not reach the bucket {shorten(self.target.bucket)!r} ({type(exc).__name__})",
             ) from None
 
     def delete(self, key: str) -> None:

@@ -81,10 +81,11 @@ def without_signed_urls(result: dict[str, Any]) -> dict[str, Any]:
     def clean(entry: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in entry.items() if not (k == "url" and is_signed_url(v))}
 
-    return {
-        **result,
-        "designs": [clean(d) for d in result.get("designs", [])],
-        "mockups": [clean(m) for m in result.get("mockups", [])],
+    return {  # every list of stored images (designs, mockups, print_files, and any added later)
+        key: [clean(entry) if isinstance(entry, dict) else entry for entry in value]
+        if isinstance(value, list)
+        else value
+        for key, value in result.items()
     }
 
 
