@@ -128,3 +128,15 @@ def test_worker_serves_a_valid_job_after_errors(worker):
     result, _ = run_job(worker, small_job())
     assert "error" not in result
     assert len(result["designs"]) == 1
+
+
+def test_an_invalid_job_lists_ten_problems_then_counts_the_rest(worker):
+    """However many fields are bad, the error quotes a bounded amount of the caller's text (the same text goes
+    into the design.failed webhook): ten problems, then how many more; a huge list fails on its length alone."""
+    job = small_job() | {f"{'k' * 37}{i}": 1 for i in range(300)}
+    result, _ = run_job(worker, job)
+    assert result["error_code"] == "invalid_input"
+    assert len(result["details"]) == 10 and result["error"].endswith("; and 290 more")
+    assert len(result["error"]) < 1000
+    result, _ = run_job(worker, small_job(products=[1234567] * 100_000))
+    assert [detail["field"] for detail in result["details"]] == ["products"] and len(result["error"]) < 200

@@ -18,6 +18,7 @@ MAX_SEED = 2**32 - 1
 DESIGN_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 Dimension = Annotated[int, Field(ge=256, le=2048, multiple_of=16)]
 ECHO_LIMIT = 40  # the most of a caller's own text an error message repeats
+MAX_REPORTED_ERRORS = 10  # an invalid job lists this many of its problems, then says how many more
 PRINT_DPI = 300  # a design delivered at ``print_size`` says this resolution in its PNG
 
 
@@ -41,7 +42,9 @@ class JobInput(BaseModel):
     style: str = Field(description="a style catalog name, case-insensitive")
     image: str | None = Field(None, min_length=1, description="https URL, data:image/...;base64 URI or base64")
     prompt: str | None = Field(None, min_length=1, max_length=1000)
-    products: list[str] | None = Field(None, description="product names; default all, [] for the design only")
+    products: list[str] | None = Field(
+        None, max_length=64, description="product names; default all, [] for the design only"
+    )
     seed: int | None = Field(None, ge=0, le=MAX_SEED)
     steps: int | None = Field(None, ge=1, le=50)
     guidance: float | None = Field(None, ge=0, le=20)
@@ -52,7 +55,9 @@ class JobInput(BaseModel):
     print_size: int | None = Field(None, ge=256, le=4096, description="long edge of the design PNG, at 300 DPI")
     mockup_format: Literal["jpeg", "webp", "png"] = "jpeg"
     mockup_quality: int = Field(90, ge=1, le=100, description="WebP/JPEG quality of the mockups")
-    colors: dict[str, str] | None = Field(None, description="product -> colour variant, e.g. {'tshirt': 'black'}")
+    colors: dict[str, str] | None = Field(
+        None, max_length=64, description="product -> colour variant, e.g. {'tshirt': 'black'}"
+    )
     webhook_url: str | None = Field(None, pattern=r"^https?://\S+$", max_length=2048)
     generate: bool = Field(True, description="false: the photo itself is the design, styled; no model runs")
     print_files: bool = Field(False, description="also store each product's print file: its print area at 300 DPI")
@@ -227,6 +232,8 @@ def parse_job_input(
         }
         return JobInput.model_validate(raw, context=context)
     except ValidationError as exc:
-        details = [_describe(error) for error in exc.errors(include_url=False)]
+        details = [_describe(error) for error in exc.errors(include_url=False)[:MAX_REPORTED_ERRORS]]
         summary = "; ".join(f"{d['field']}: {d['message']}" for d in details)
+        if exc.error_count() > MAX_REPORTED_ERRORS:  # the caller's text stays bounded however many fields are bad
+            summary += f"; and {exc.error_count() - MAX_REPORTED_ERRORS} more"
         raise WorkerError(ErrorCode.INVALID_INPUT, summary, details) from None
