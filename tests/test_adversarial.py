@@ -215,6 +215,17 @@ def test_an_mpo_whose_first_picture_is_cut_short_is_refused_like_a_jpeg(worker):
     assert result["error_code"] == "invalid_input" and "truncated or corrupt" in result["error"], result
 
 
+def test_a_jpeg_with_sampling_factors_the_decoder_has_no_table_for_is_invalid_input(worker):
+    """libjpeg's header reader raised KeyError on a luma sampling of 1x4 (0x14): once ``internal``."""
+    data = bytearray(encode(Image.new("RGB", (24, 20), (120, 80, 40)), "JPEG"))
+    sof = data.index(b"\xff\xc0")
+    luma_sampling = sof + 11  # marker, length, precision, height, width, component count, component id
+    assert data[luma_sampling] == 0x22
+    data[luma_sampling] = 0x14
+    result, _ = run_job(worker, small_job(image=as_data_uri(bytes(data), "image/jpeg")))
+    assert result["error_code"] == "invalid_input" and "truncated or corrupt" in result["error"], result
+
+
 def test_a_sound_mpo_is_read_as_its_first_picture():
     first, second = Image.new("RGB", (40, 30), (220, 20, 20)), Image.new("RGB", (40, 30), (20, 20, 220))
     data = encode(first, "MPO", save_all=True, append_images=[second])

@@ -152,7 +152,7 @@ def check_jpeg_strictly(data: bytes) -> None:
             colorspace={"Gray": "GRAY"}.get(colorspace, "CMYK" if colorspace in ("CMYK", "YCCK") else "RGB"),
             strict=True,
         )
-    except ValueError:
+    except (ValueError, KeyError):  # simplejpeg raises KeyError on sampling factors it has no table for
         raise invalid_input("image is truncated or corrupt", "image") from None
 
 
